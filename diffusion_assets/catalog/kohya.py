@@ -1,0 +1,66 @@
+"""Import kohya-style prompt lines (sd-scripts / ai-toolkit sample prompts) as a catalog.
+
+One prompt per line: ``prompt text --n negative --w 1024 --h 1024 --d seed --s steps --l cfg``.
+Blank lines and lines starting with ``#`` are skipped. ``--d`` becomes the entry's base seed (our
+seeds are still derived per sample by ``seeds.derive_seed``, so images stay reproducible).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from diffusion_assets.catalog.load import CatalogError, CatalogIssue
+
+# kohya option → (catalog field, type)
+OPTIONS = {
+    "n": ("negative_prompt", str),
+    "w": ("width", int),
+    "h": ("height", int),
+    "d": ("seed", int),
+    "s": ("steps", int),
+    "l": ("guidance", float),
+}
+_OPTION = re.compile(r"\s--([a-z]+)\s+")
+
+
+def parse_line(line: str) -> dict:
+    """One kohya prompt line as a catalog entry dict (without ``id``)."""
+    parts = _OPTION.split(" " + line.strip())
+    entry: dict = {"prompt": parts[0].strip()}
+    for flag, value in zip(parts[1::2], parts[2::2], strict=True):
+        if flag not in OPTIONS:
+            raise ValueError(f"unknown option --{flag} (supported: {', '.join('--' + k for k in OPTIONS)})")
+        field, kind = OPTIONS[flag]
+        try:
+            entry[field] = kind(value.strip())
+        except ValueError as exc:
+            raise ValueError(f"--{flag} needs a {kind.__name__}, got {value.strip()!r}") from exc
+    if not entry["prompt"]:
+        raise ValueError("empty prompt")
+    return entry
+
+
+def import_kohya(path: Path, model: str) -> dict:
+    """Convert a kohya prompt file into a catalog mapping (entries ``line-<n>``)."""
+    entries, issues = [], []
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            entries.append({"id": f"line-{number:03d}", **parse_line(line)})
+        except ValueError as exc:
+            issues.append(CatalogIssue(str(path), f"line {number}", None, str(exc)))
+    if issues:
+        raise CatalogError(issues)
+    return {
+        "description": f"Imported from {Path(path).name} (kohya prompt format)",
+        "defaults": {"model": model},
+        "entries": entries,
+    }
+
+
+def dump_catalog(catalog: dict) -> str:
+    return yaml.safe_dump(catalog, sort_keys=False, allow_unicode=True)

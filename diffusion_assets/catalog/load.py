@@ -1,0 +1,158 @@
+"""Read and validate a prompt catalog before any model loads.
+
+Every problem becomes one ``CatalogIssue`` naming the file, the entry and the field, with a hint;
+``load_catalog`` raises a ``CatalogError`` listing all of them, so one edit can fix them all.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from diffusion_assets.catalog.schema import Catalog, Entry, GenerationParams
+from diffusion_assets.models.presets import PRESETS, Preset, is_local_spec, preset_for_folder
+
+HINTS = {
+    "steps": "steps is the number of denoising steps, a positive integer (e.g. 30).",
+    "width": "use a multiple of 8 (16 for Flux), e.g. 512 or 1024.",
+    "height": "use a multiple of 8 (16 for Flux), e.g. 512 or 1024.",
+    "scheduler": "one of: default, euler, euler_a, dpmpp_2m, dpmpp_2m_karras, ddim, pndm, lms, heun, "
+    "unipc (SD/SDXL) or flow_match_euler (Flux).",
+    "model": "a preset (" + ", ".join(PRESETS) + ") or a local diffusers folder such as ./models/my-model.",
+    "id": "ids are letters, digits, '_', '-', '.', unique within the catalog, and never renamed.",
+    "prompt": "every {name} in a prompt needs a `variables: {name: [...]}` list.",
+}
+
+
+@dataclass(frozen=True)
+class CatalogIssue:
+    file: str
+    entry: str | None
+    field: str | None
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = [self.file]
+        if self.entry:
+            where.append(self.entry)
+        if self.field:
+            where.append(f"field '{self.field}'")
+        text = f"{': '.join([', '.join(where), self.message])}"
+        return f"{text}\n    hint: {self.hint}" if self.hint else text
+
+
+class CatalogError(ValueError):
+    """A catalog failed validation; ``issues`` lists every problem found."""
+
+    def __init__(self, issues: list[CatalogIssue]):
+        self.issues = issues
+        noun = "problem" if len(issues) == 1 else "problems"
+        super().__init__(f"{len(issues)} {noun} in catalog:\n" + "\n".join(f"  - {i}" for i in issues))
+
+
+@dataclass(frozen=True)
+class LoadedCatalog:
+    """A validated catalog and where it came from."""
+
+    name: str
+    path: Path
+    sha256: str
+    catalog: Catalog
+    raw: bytes
+
+    def preset_for(self, params: GenerationParams) -> Preset:
+        return resolve_model(params.model or self.catalog.defaults.model, self.path.parent)
+
+
+def resolve_model(spec: str | None, base_dir: Path) -> Preset:
+    """Map a catalog's ``model`` string to a ``Preset`` (a named one or a local folder)."""
+    if spec is None:
+        raise ValueError("no model: set `defaults.model` or the entry's `model`")
+    if is_local_spec(spec):
+        return preset_for_folder((base_dir / Path(spec).expanduser()).resolve())
+    if spec not in PRESETS:
+        raise ValueError(f"unknown model preset '{spec}'")
+    return PRESETS[spec]
+
+
+def _entry_label(raw: dict, index: int) -> str:
+    entries = raw.get("entries") if isinstance(raw, dict) else None
+    entry_id = None
+    if isinstance(entries, list) and index < len(entries) and isinstance(entries[index], dict):
+        entry_id = entries[index].get("id")
+    return f"entry '{entry_id}' (entries[{index}])" if entry_id else f"entries[{index}]"
+
+
+def _pydantic_issues(file: str, raw: dict, error: ValidationError) -> list[CatalogIssue]:
+    issues = []
+    for err in error.errors():
+        loc = list(err["loc"])
+        entry = None
+        if loc[:1] == ["entries"] and len(loc) > 1 and isinstance(loc[1], int):
+            entry = _entry_label(raw, loc[1])
+            loc = loc[2:]
+        elif loc[:1] == ["defaults"]:
+            entry, loc = "defaults", loc[1:]
+        field = ".".join(str(p) for p in loc) or None
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown field (typo?)"
+        elif "input" in err and err["type"] != "missing":
+            message = f"{message} (got {err['input']!r})"
+        top = field.split(".")[0] if field else None
+        issues.append(CatalogIssue(file, entry, field, message, HINTS.get(top or "")))
+    return issues
+
+
+def load_catalog(path: str | Path) -> LoadedCatalog:
+    """Parse and fully validate the catalog at ``path``.
+
+    Raises:
+        CatalogError: listing every problem, each with file, entry, field and a hint.
+    """
+    from diffusion_assets.catalog.checks import semantic_issues  # noqa: PLC0415 (import cycle)
+    from diffusion_assets.files import sha256_bytes
+
+    path = Path(path)
+    file = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CatalogError([CatalogIssue(file, None, None, f"cannot read: {exc.strerror}")]) from exc
+    try:
+        raw = yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        issue = CatalogIssue(file, None, None, f"not valid YAML{where}: {getattr(exc, 'problem', exc)}")
+        raise CatalogError([issue]) from exc
+    if not isinstance(raw, dict):
+        hint = "a catalog is a mapping with at least `entries:`; see prompts/shapes_demo.yaml."
+        raise CatalogError([CatalogIssue(file, None, None, "the file is not a YAML mapping", hint)])
+    try:
+        catalog = Catalog.model_validate(raw)
+    except ValidationError as exc:
+        raise CatalogError(_pydantic_issues(file, raw, exc)) from exc
+    loaded = LoadedCatalog(name=path.stem, path=path, sha256=sha256_bytes(data), catalog=catalog, raw=data)
+    issues = semantic_issues(loaded)
+    if issues:
+        raise CatalogError(issues)
+    return loaded
+
+
+def placeholders(text: str) -> list[str]:
+    """The ``{name}`` fields of a template, in order."""
+    return [name for _, name, _, _ in string.Formatter().parse(text) if name]
+
+
+def entry_variables(catalog: Catalog, entry: Entry) -> dict[str, list[str]]:
+    """The variables an entry's templates use: the entry's own override the catalog's."""
+    merged = {**catalog.variables, **(entry.variables or {})}
+    negative = entry.negative_prompt or catalog.defaults.negative_prompt or ""
+    used = placeholders(entry.prompt) + placeholders(negative)
+    return {name: merged[name] for name in dict.fromkeys(used) if name in merged}

@@ -1,0 +1,122 @@
+"""``diffusion-assets``: the project's command line, for what lives outside a Dagster run.
+
+diffusion-assets validate [CATALOG ...]        check catalogs before committing them
+diffusion-assets presets                       list model presets
+diffusion-assets import-kohya FILE --model P   convert kohya prompt lines into a catalog
+diffusion-assets sync-partitions               register prompts/ catalogs as partitions
+diffusion-assets materialize CATALOG [--date]  generate one partition into the Dagster instance
+diffusion-assets demo                          the README's main job
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from diffusion_assets import paths
+from diffusion_assets.catalog.load import CatalogError, load_catalog
+
+DEMO_CATALOG = "shapes_demo"
+
+
+def _validate(args: argparse.Namespace) -> int:
+    files = [Path(f) for f in args.catalogs] or paths.catalog_files()
+    failed = 0
+    for path in files:
+        try:
+            loaded = load_catalog(path)
+        except CatalogError as exc:
+            failed += 1
+            print(f"FAIL {path}\n{exc}", file=sys.stderr)
+            continue
+        from diffusion_assets.catalog.expand import expand_catalog  # noqa: PLC0415
+
+        print(f"ok   {path}: {len(expand_catalog(loaded, '2000-01-01'))} images per partition")
+    return 1 if failed else 0
+
+
+def _presets(_: argparse.Namespace) -> int:
+    from diffusion_assets.models.presets import PRESETS  # noqa: PLC0415
+
+    for preset in PRESETS.values():
+        print(f"{preset.name:24} {preset.model_id:45} {preset.description}")
+    return 0
+
+
+def _import_kohya(args: argparse.Namespace) -> int:
+    from diffusion_assets.catalog.kohya import dump_catalog, import_kohya  # noqa: PLC0415
+    from diffusion_assets.files import atomic_path  # noqa: PLC0415
+
+    try:
+        text = dump_catalog(import_kohya(Path(args.file), args.model))
+    except CatalogError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if not args.out:
+        print(text, end="")
+        return 0
+    out = Path(args.out)
+    # validate the converted catalog under its final name before it appears in prompts/
+    with atomic_path(out) as tmp:
+        probe = tmp.with_name(out.name + ".check.yaml")
+        probe.write_text(text)
+        try:
+            load_catalog(probe)
+        except CatalogError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        finally:
+            probe.unlink(missing_ok=True)
+        tmp.write_text(text)
+    print(f"wrote {out}")
+    return 0
+
+
+def _sync(_: argparse.Namespace) -> int:
+    from diffusion_assets.dagster_cli import sync_partitions  # noqa: PLC0415
+
+    added = sync_partitions()
+    print(f"registered catalogs: {', '.join(added) or '(none new)'}")
+    return 0
+
+
+def _materialize(args: argparse.Namespace) -> int:
+    from diffusion_assets.dagster_cli import materialize_catalog  # noqa: PLC0415
+
+    return 0 if materialize_catalog(args.catalog, args.date) else 1
+
+
+def _demo(args: argparse.Namespace) -> int:
+    args.catalog, args.date = DEMO_CATALOG, args.date
+    return _materialize(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="diffusion-assets", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("validate", help="validate catalogs (default: every file in prompts/)")
+    p.add_argument("catalogs", nargs="*")
+    p.set_defaults(func=_validate)
+    sub.add_parser("presets", help="list model presets").set_defaults(func=_presets)
+    p = sub.add_parser("import-kohya", help="convert a kohya prompt file into a catalog")
+    p.add_argument("file")
+    p.add_argument("--model", required=True, help="preset or local folder for the catalog's defaults")
+    p.add_argument("--out", help="catalog path to write (validated first); default: print")
+    p.set_defaults(func=_import_kohya)
+    sub.add_parser("sync-partitions", help="add a partition per catalog in prompts/").set_defaults(func=_sync)
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    p = sub.add_parser("materialize", help="generate one catalog × date partition")
+    p.add_argument("catalog")
+    p.add_argument("--date", default=today)
+    p.set_defaults(func=_materialize)
+    p = sub.add_parser("demo", help=f"materialize the {DEMO_CATALOG} catalog end to end")
+    p.add_argument("--date", default=today)
+    p.set_defaults(func=_demo)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Dagster operations behind the CLI: register partitions and run jobs on the project's instance."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from diffusion_assets.catalog.load import CatalogError, load_catalog
+from diffusion_assets.defs.partitions import CATALOG_PARTITIONS_NAME, generation_key
+from diffusion_assets.paths import catalog_files, prompts_dir
+
+
+def sync_partitions(instance: dg.DagsterInstance | None = None) -> list[str]:
+    """Add a catalog partition for every valid catalog in prompts/ (what the sensor does)."""
+    instance = instance or dg.DagsterInstance.get()
+    names = []
+    for path in catalog_files(prompts_dir()):
+        try:
+            load_catalog(path)
+        except CatalogError as exc:
+            print(exc)
+            continue
+        names.append(path.stem)
+    new = [n for n in names if not instance.has_dynamic_partition(CATALOG_PARTITIONS_NAME, n)]
+    if new:
+        instance.add_dynamic_partitions(CATALOG_PARTITIONS_NAME, new)
+    return new
+
+
+def materialize_catalog(catalog: str, date: str, instance: dg.DagsterInstance | None = None) -> bool:
+    """Run the ``generate_catalog`` job for one partition, recorded in the instance (visible in the UI)."""
+    from diffusion_assets.definitions import defs  # noqa: PLC0415
+
+    instance = instance or dg.DagsterInstance.get()
+    sync_partitions(instance)
+    if not instance.has_dynamic_partition(CATALOG_PARTITIONS_NAME, catalog):
+        raise SystemExit(f"catalog '{catalog}' is not a valid file in {prompts_dir()}")
+    job = defs.resolve_job_def("generate_catalog")
+    result = job.execute_in_process(instance=instance, partition_key=str(generation_key(catalog, date)))
+    for event in result.get_asset_materialization_events():
+        meta = event.materialization.metadata
+        print(
+            f"{event.asset_key.to_user_string()} [{event.partition}]: {meta['rows'].value} images "
+            f"({meta['generated'].value} new, {meta['skipped_existing'].value} already there); "
+            f"manifest {meta['manifest'].value}"
+        )
+    for check in result.get_asset_check_evaluations():
+        print(f"  check {check.check_name}: {'passed' if check.passed else 'FAILED'}")
+    return result.success

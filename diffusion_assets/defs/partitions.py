@@ -1,0 +1,19 @@
+"""Partitions of the generation stage: catalog (dynamic) × date (daily).
+
+The catalog dimension is dynamic: the catalog sensor adds one partition per file in prompts/.
+The date dimension keeps nightly runs apart (each night writes its own folder and manifest) and
+feeds the seed, so a backfill of a date range regenerates exactly the same images.
+"""
+
+import dagster as dg
+
+CATALOG_PARTITIONS_NAME = "catalogs"
+START_DATE = "2026-11-01"
+
+catalog_partitions = dg.DynamicPartitionsDefinition(name=CATALOG_PARTITIONS_NAME)
+date_partitions = dg.DailyPartitionsDefinition(start_date=START_DATE, end_offset=1, timezone="UTC")
+generation_partitions = dg.MultiPartitionsDefinition({"catalog": catalog_partitions, "date": date_partitions})
+
+
+def generation_key(catalog: str, date: str) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({"catalog": catalog, "date": date})

@@ -1,0 +1,1 @@
+"""Image generation: schedulers, control images, the batch loop, PNG metadata, partitions."""

@@ -1,0 +1,227 @@
+"""Generate one (catalog, date) partition: validate, plan, skip what exists, generate, index.
+
+Resumable and idempotent: the manifest is rewritten atomically after every batch, and an image
+whose manifest row exists with a matching file sha256 is never generated again. Rows of images
+that a catalog edit removed move to the ``generation_retired`` manifest, so lineage is never lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from diffusion_assets.catalog.expand import ImageJob, expand_catalog
+from diffusion_assets.catalog.load import LoadedCatalog, load_catalog
+from diffusion_assets.files import sha256_file
+from diffusion_assets.generation.pngmeta import pixel_sha256, write_png
+from diffusion_assets.generation.run import BatchResult, generate_batch, plan_batches
+from diffusion_assets.generation.schedulers import sampler_name
+from diffusion_assets.manifests import generation as gm
+from diffusion_assets.manifests.io import partition_path, read_table, write_table
+from diffusion_assets.models.hashing import folder_hash
+from diffusion_assets.models.provider import ModelProvider
+from diffusion_assets.seeds import SEED_DERIVATION_VERSION
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str | None
+    partition_key: str
+    code_version: str
+
+
+@dataclass
+class PartitionResult:
+    catalog: LoadedCatalog
+    manifest_path: Path
+    manifest_sha256: str
+    rows: list[dict]
+    generated: int = 0
+    skipped: int = 0
+    retired: int = 0
+    jobs: dict[str, ImageJob] = field(default_factory=dict)
+
+
+def image_path(data_root: Path, catalog: str, date: str, image_id: str) -> Path:
+    return Path(data_root) / "images" / catalog / date / f"{image_id}.png"
+
+
+def _weights(provider: ModelProvider, job: ImageJob) -> dict[str, str | None]:
+    refs = provider.refs(job.params.preset)
+    hashes = {role: ref.weights_hash for role, ref in refs.items()}
+    if job.params.lora_path is not None:
+        hashes["lora"] = folder_hash(job.params.lora_path)
+    if job.params.control_image is not None:
+        hashes["control_image"] = folder_hash(job.params.control_image)
+    return hashes
+
+
+def plan(loaded: LoadedCatalog, date: str, provider: ModelProvider) -> dict[str, ImageJob]:
+    """``image_id → job`` for the partition, in catalog order (locates and hashes weights)."""
+    jobs = {}
+    for job in expand_catalog(loaded, date):
+        jobs[job.image_id(_weights(provider, job))] = job
+    return jobs
+
+
+def _valid_existing(rows: list[dict], data_root: Path) -> dict[str, dict]:
+    ok = {}
+    for row in rows:
+        path = Path(data_root) / row["path"]
+        if path.is_file() and sha256_file(path) == row["sha256"]:
+            ok[row["image_id"]] = row
+    return ok
+
+
+def manifest_row(
+    image_id: str,
+    job: ImageJob,
+    batch: BatchResult,
+    index: int,
+    provider: ModelProvider,
+    run: RunInfo,
+    loaded,
+) -> dict:
+    """Every parameter that shaped the image (file hashes are filled in after writing)."""
+    p, preset = job.params, job.params.preset
+    model = provider.load(preset)
+    refs = model.refs
+    ref = refs["base"]
+    hashes = _weights(provider, job)
+    scheduler = model.pipe.scheduler
+    return {
+        "image_id": image_id,
+        "path": str(Path("images") / job.catalog_name / job.date / f"{image_id}.png"),
+        "width": p.width,
+        "height": p.height,
+        "prompt": job.prompt,
+        "negative_prompt": job.negative_prompt,
+        "template_vars": json.dumps(job.template_vars, sort_keys=True),
+        "catalog_file": str(loaded.path),
+        "catalog_sha256": loaded.sha256,
+        "entry_id": job.entry_id,
+        "base_entry_id": job.base_entry_id,
+        "sample_index": job.sample_index,
+        "seed": job.seed,
+        "seed_derivation": SEED_DERIVATION_VERSION,
+        "generator_device": "cpu",
+        "batch_size": batch.batch_size,
+        "batch_index": index,
+        "batch_id": "",
+        "preset": preset.name,
+        "model_id": ref.model_id,
+        "model_revision": ref.revision,
+        "model_weights_hash": ref.weights_hash,
+        "pipeline_class": type(model.pipe).__name__,
+        "scheduler": p.scheduler,
+        "sampler": sampler_name(scheduler),
+        "scheduler_class": type(scheduler).__name__,
+        "scheduler_config": json.dumps(dict(scheduler.config), sort_keys=True, default=str),
+        "steps": p.steps,
+        "guidance_scale": p.guidance,
+        "guidance_kind": preset.guidance_kind,
+        "true_cfg_scale": p.true_cfg_scale,
+        "refiner_model_id": refs["refiner"].model_id if "refiner" in refs else None,
+        "refiner_weights_hash": hashes.get("refiner"),
+        "refiner_switch": p.refiner_switch,
+        "controlnet_model_id": refs["controlnet"].model_id if "controlnet" in refs else None,
+        "controlnet_weights_hash": hashes.get("controlnet"),
+        "control_preprocess": preset.control_preprocess,
+        "control_image_path": str(p.control_image) if p.control_image else None,
+        "control_image_sha256": hashes.get("control_image"),
+        "controlnet_scale": p.controlnet_scale,
+        "lora_path": str(p.lora_path) if p.lora_path else None,
+        "lora_weights_hash": hashes.get("lora"),
+        "lora_scale": p.lora_scale,
+        "dagster_run_id": run.run_id,
+        "partition_key": run.partition_key,
+        "asset_code_version": run.code_version,
+        "dtype": str(model.dtype).removeprefix("torch."),
+        "duration_s": batch.seconds / batch.batch_size,
+        "peak_memory_bytes": provider.peak_memory_bytes(),
+        "created_at": datetime.now(UTC),
+        **provider.describe(),
+    }
+
+
+def generate_partition(
+    catalog_path: Path,
+    date: str,
+    data_root: Path,
+    provider: ModelProvider,
+    run: RunInfo,
+    *,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> PartitionResult:
+    """Materialize one partition. Raises ``CatalogError`` before loading or writing anything.
+
+    ``on_batch(done, total)`` is called after each generated batch has been indexed.
+    """
+    # 1. validate and plan (no model is loaded, nothing is written)
+    loaded = load_catalog(catalog_path)
+    jobs = plan(loaded, date, provider)
+    keys = {"catalog": loaded.name, "date": date}
+    manifest = partition_path(data_root, gm.KIND, keys)
+    # 2. keep finished images; retire rows the catalog no longer asks for
+    previous = read_table(manifest)
+    previous_rows = previous.to_pylist() if previous is not None else []
+    existing = _valid_existing(previous_rows, data_root)
+    retired = [r for r in previous_rows if r["image_id"] not in jobs]
+    if retired:
+        _retire(data_root, keys, retired)
+    rows = {image_id: existing[image_id] for image_id in jobs if image_id in existing}
+    ids = {id(job): image_id for image_id, job in jobs.items()}
+    # 3. the batch layout covers every job, so a resumed or repaired image is made in exactly the
+    #    batch it was first made in (same batch size and batch-mates: byte-identical pixels)
+    batches = plan_batches(list(jobs.values()), provider.batch_size)
+    todo = [b for b in batches if any(ids[id(j)] not in rows for j in b)]
+    generated = 0
+    for number, batch in enumerate(todo, start=1):
+        result = generate_batch(provider.load(batch[0].params.preset), batch)
+        batch_id = ids[id(batch[0])]
+        for index, (job, image) in enumerate(zip(batch, result.images, strict=True)):
+            image_id = ids[id(job)]
+            if image_id in rows:
+                continue
+            row = manifest_row(image_id, job, result, index, provider, run, loaded)
+            row["batch_id"] = batch_id
+            row["pixel_sha256"] = pixel_sha256(image)
+            row["sha256"] = write_png(Path(data_root) / row["path"], image, row)
+            rows[image_id] = row
+            generated += 1
+        # the manifest is rewritten after every batch: an interrupt loses at most one batch
+        write_table(manifest, [rows[i] for i in jobs if i in rows], gm.SCHEMA)
+        if on_batch:
+            on_batch(number, len(todo))
+    # 4. the final manifest, in catalog order
+    ordered = [rows[i] for i in jobs]
+    digest = write_table(manifest, ordered, gm.SCHEMA)
+    return PartitionResult(
+        loaded, manifest, digest, ordered, generated, len(jobs) - generated, len(retired), jobs
+    )
+
+
+def _retire(data_root: Path, keys: dict[str, str], rows: list[dict]) -> None:
+    path = partition_path(data_root, gm.KIND + "_retired", keys)
+    old = read_table(path)
+    merged = {r["image_id"]: r for r in (old.to_pylist() if old is not None else [])}
+    merged.update({r["image_id"]: r for r in rows})
+    write_table(path, list(merged.values()), gm.SCHEMA)
+
+
+def verify_batch(provider: ModelProvider, result: PartitionResult, batch_id: str) -> list[tuple[str, bool]]:
+    """Regenerate one recorded batch exactly as it was laid out; ``(image_id, pixels equal)`` each."""
+    members = sorted((r for r in result.rows if r["batch_id"] == batch_id), key=lambda r: r["batch_index"])
+    jobs = [result.jobs[r["image_id"]] for r in members]
+    model = provider.load(jobs[0].params.preset)
+    again = generate_batch(model, jobs)
+    return [
+        (r["image_id"], pixel_sha256(img) == r["pixel_sha256"])
+        for r, img in zip(members, again.images, strict=True)
+    ]

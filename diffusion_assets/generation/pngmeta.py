@@ -1,0 +1,83 @@
+"""PNG metadata: an A1111-style ``parameters`` chunk for other tools, and our full manifest row.
+
+The ``parameters`` text follows AUTOMATIC1111's format (prompt, ``Negative prompt:``, then
+``Key: value`` pairs), which sd-parsers, ComfyUI, InvokeAI and civitai read. The ``diffusion_assets``
+chunk is the image's manifest row as JSON, so lineage survives even without the Parquet manifests.
+
+The embedded row leaves out the four fields that describe one execution rather than the image
+(``RUN_FIELDS``: run id, timestamp, duration, peak memory; they stay in the manifest). That keeps
+a regenerated PNG byte-identical to the original, so ``sha256sum`` can compare re-materializations.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from diffusion_assets import __version__
+from diffusion_assets.files import atomic_write_bytes, sha256_bytes
+from diffusion_assets.models.hashing import short_hash
+
+ROW_CHUNK = "diffusion_assets"
+RUN_FIELDS = ("dagster_run_id", "created_at", "duration_s", "peak_memory_bytes")
+
+
+def a1111_parameters(row: dict) -> str:
+    """Render a manifest row as A1111 ``parameters`` text."""
+    pairs = [
+        ("Steps", row["steps"]),
+        ("Sampler", row["sampler"]),
+        ("CFG scale", row["guidance_scale"]),
+        ("Seed", row["seed"]),
+        ("Size", f"{row['width']}x{row['height']}"),
+        ("Model hash", short_hash(row["model_weights_hash"])),
+        ("Model", row["preset"]),
+    ]
+    if row.get("refiner_model_id"):
+        pairs += [("Refiner", row["refiner_model_id"]), ("Refiner switch at", row["refiner_switch"])]
+    if row.get("lora_path"):
+        pairs.append(
+            ("Lora hashes", f"{Path(row['lora_path']).stem}: {short_hash(row['lora_weights_hash'])}")
+        )
+    pairs.append(("Version", f"diffusion_assets {__version__}"))
+    settings = ", ".join(f"{k}: {v}" for k, v in pairs)
+    lines = [row["prompt"]]
+    if row.get("negative_prompt"):
+        lines.append(f"Negative prompt: {row['negative_prompt']}")
+    lines.append(settings)
+    return "\n".join(lines)
+
+
+def png_bytes(image: Image.Image, row: dict) -> bytes:
+    """Encode ``image`` as PNG with both metadata chunks (deterministic for the same inputs)."""
+    info = PngInfo()
+    info.add_text("parameters", a1111_parameters(row))
+    embedded = {k: v for k, v in row.items() if k not in RUN_FIELDS}
+    info.add_itxt(ROW_CHUNK, json.dumps(embedded, sort_keys=True, default=str))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def pixel_sha256(image: Image.Image) -> str:
+    """Hash of the decoded RGB pixels and size: equal images hash equal whatever their metadata."""
+    rgb = image.convert("RGB")
+    return sha256_bytes(f"{rgb.width}x{rgb.height}|".encode() + rgb.tobytes())
+
+
+def write_png(path: Path, image: Image.Image, row: dict) -> str:
+    """Write the PNG atomically; return the sha256 of the file's bytes."""
+    data = png_bytes(image, row)
+    atomic_write_bytes(path, data)
+    return sha256_bytes(data)
+
+
+def read_row(path: str | Path) -> dict | None:
+    """The manifest row embedded in a PNG written by this project, or None."""
+    with Image.open(path) as image:
+        text = image.info.get(ROW_CHUNK) or getattr(image, "text", {}).get(ROW_CHUNK)
+    return json.loads(text) if text else None

@@ -1,0 +1,74 @@
+"""Read and write Parquet manifests, Hive-partitioned, atomically.
+
+Layout: ``<data root>/manifests/<kind>/<key>=<value>/.../part-0.parquet``. One file per partition,
+replaced atomically on every write, so a reader (``pyarrow.dataset`` or DuckDB's
+``read_parquet(..., hive_partitioning=true)``) sees the old file or the new one, never half.
+Partition keys live only in the directory names; they are not repeated inside the files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from diffusion_assets.files import atomic_path, sha256_file
+
+PART_FILE = "part-0.parquet"
+
+
+def partition_path(root: Path, kind: str, keys: dict[str, str]) -> Path:
+    """The manifest file of one partition, e.g. ``manifests/generation/catalog=x/date=y/part-0.parquet``."""
+    path = Path(root) / "manifests" / kind
+    for key, value in keys.items():
+        if "/" in value or value.startswith("."):
+            raise ValueError(f"partition value {value!r} for {key} cannot be a directory name")
+        path = path / f"{key}={value}"
+    return path / PART_FILE
+
+
+def write_table(path: Path, rows: list[dict], schema: pa.Schema) -> str:
+    """Validate ``rows`` against ``schema`` and write them atomically; return the file's sha256."""
+    table = pa.Table.from_pylist(rows, schema=schema)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return sha256_file(path)
+
+
+def read_table(path: Path, schema: pa.Schema | None = None) -> pa.Table | None:
+    """One partition's manifest, or None if it was never written."""
+    if not Path(path).is_file():
+        return None
+    return pq.read_table(path, schema=schema)
+
+
+def dataset(root: Path, kind: str, schema: pa.Schema | None = None) -> ds.Dataset:
+    """Every partition of a manifest kind as one dataset, with Hive keys as columns."""
+    return ds.dataset(Path(root) / "manifests" / kind, format="parquet", partitioning="hive", schema=schema)
+
+
+def glob(root: Path, kind: str) -> str:
+    """The DuckDB ``read_parquet`` glob of a manifest kind."""
+    return str(Path(root) / "manifests" / kind / "**" / "*.parquet")
+
+
+def schema_problems(table: pa.Table, schema: pa.Schema, key: str) -> list[str]:
+    """Differences between a manifest table and its schema, plus duplicate keys."""
+    problems = []
+    for field in schema:
+        if field.name not in table.column_names:
+            problems.append(f"missing column {field.name}")
+        elif not table.schema.field(field.name).type.equals(field.type):
+            problems.append(
+                f"column {field.name} is {table.schema.field(field.name).type}, expected {field.type}"
+            )
+    extra = set(table.column_names) - set(schema.names)
+    if extra:
+        problems.append(f"unexpected columns {sorted(extra)}")
+    if key in table.column_names:
+        keys = table.column(key).to_pylist()
+        if len(keys) != len(set(keys)):
+            problems.append(f"{len(keys) - len(set(keys))} duplicate {key} values")
+    return problems

@@ -1,0 +1,79 @@
+"""Sensor and schedule policies, evaluated with Dagster's build_*_context helpers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from diffusion_assets.defs.automation import catalog_sensor, nightly_generation
+from diffusion_assets.defs.partitions import CATALOG_PARTITIONS_NAME
+from diffusion_assets.defs.resources import ProjectResource
+from tests.conftest import write_catalog
+
+VALID = "defaults: {model: sd15}\nentries: [{id: a, prompt: x}]\n"
+
+
+def _tick(instance, cursor=None):
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"project": ProjectResource()}
+    )
+    return catalog_sensor(context)
+
+
+def test_sensor_adds_new_catalogs_and_requests_a_run(project):
+    write_catalog(project, "animals", VALID)
+    with dg.instance_for_test() as instance:
+        result = _tick(instance)
+    (add,) = result.dynamic_partitions_requests
+    assert (add.partitions_def_name, list(add.partition_keys)) == (CATALOG_PARTITIONS_NAME, ["animals"])
+    (request,) = result.run_requests
+    assert request.partition_key.startswith("animals|")
+    assert request.run_key.startswith("animals:")
+
+
+def test_sensor_requests_again_only_when_the_content_changes(project):
+    path = write_catalog(project, "animals", VALID)
+    with dg.instance_for_test() as instance:
+        first = _tick(instance)
+        instance.add_dynamic_partitions(CATALOG_PARTITIONS_NAME, ["animals"])
+        unchanged = _tick(instance, first.cursor)
+        path.write_text(VALID.replace("prompt: x", "prompt: y"))
+        changed = _tick(instance, unchanged.cursor)
+    assert unchanged.run_requests == [] and unchanged.dynamic_partitions_requests == []
+    assert len(changed.run_requests) == 1 and changed.dynamic_partitions_requests == []
+    assert changed.run_requests[0].run_key != first.run_requests[0].run_key
+
+
+def test_sensor_skips_invalid_catalogs_and_never_deletes(project):
+    write_catalog(project, "broken", "entries: [{id: a}]")
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(CATALOG_PARTITIONS_NAME, ["removed_long_ago"])
+        result = _tick(instance)
+        assert instance.has_dynamic_partition(CATALOG_PARTITIONS_NAME, "removed_long_ago")
+    assert result.run_requests == []
+    assert all(type(r).__name__ == "AddDynamicPartitionsRequest" for r in result.dynamic_partitions_requests)
+    assert "broken" in result.skip_reason.skip_message
+
+
+def _schedule(instance, when):
+    context = dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=when, resources={"project": ProjectResource()}
+    )
+    return nightly_generation(context)
+
+
+def test_schedule_runs_registered_catalogs_that_declare_daily(project):
+    write_catalog(project, "nightly", "schedule: daily\n" + VALID)
+    write_catalog(project, "adhoc", VALID)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(CATALOG_PARTITIONS_NAME, ["nightly", "adhoc"])
+        requests = _schedule(instance, datetime(2026, 11, 29, 2, 0, tzinfo=UTC))
+    assert [(r.partition_key, r.run_key) for r in requests] == [("nightly|2026-11-29", "nightly|2026-11-29")]
+
+
+def test_schedule_skips_when_no_catalog_is_scheduled(project):
+    write_catalog(project, "adhoc", VALID)
+    with dg.instance_for_test() as instance:
+        result = _schedule(instance, datetime(2026, 11, 29, 2, 0, tzinfo=UTC))
+    assert isinstance(result, dg.SkipReason)

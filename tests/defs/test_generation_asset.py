@@ -1,0 +1,98 @@
+"""The Dagster layer: the asset materializes on a test instance, its checks run, the UI gets metadata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from diffusion_assets.defs.generation import generated_images
+from diffusion_assets.defs.partitions import CATALOG_PARTITIONS_NAME, generation_key
+from diffusion_assets.defs.resources import GpuResource, ProjectResource
+from tests.conftest import write_catalog
+
+DATE = "2026-11-28"
+CATALOG = """
+seed: 4
+defaults: {model: sd15, steps: 2, width: 32, height: 32, images_per_prompt: 3}
+entries:
+  - id: a
+    prompt: "a red circle"
+"""
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def resources(project: Path) -> dict:
+    return {"gpu": GpuResource(device="cpu", batch_size=2), "project": ProjectResource()}
+
+
+def materialize(project: Path, instance, catalog: str = "demo", **kw):
+    instance.add_dynamic_partitions(CATALOG_PARTITIONS_NAME, [catalog])
+    return dg.materialize(
+        [generated_images],
+        instance=instance,
+        partition_key=str(generation_key(catalog, DATE)),
+        resources=resources(project),
+        **kw,
+    )
+
+
+def test_definitions_load():
+    from diffusion_assets.definitions import defs
+
+    with dg.instance_for_test():  # loading reads the current instance's state storage
+        assert defs.resolve_job_def("generate_catalog") is not None
+    assert {s.name for s in defs.sensors} == {"catalog_sensor"}
+    assert {s.name for s in defs.schedules} == {"nightly_generation"}
+
+
+def test_materialize_writes_images_manifest_and_passes_checks(project):
+    write_catalog(project, "demo", CATALOG)
+    with dg.instance_for_test() as instance:
+        result = materialize(project, instance)
+        assert result.success
+        (event,) = result.get_asset_materialization_events()
+        meta = event.materialization.metadata
+        assert meta["rows"].value == 3 and meta["generated"].value == 3
+        assert meta["models_loaded"].value == 1
+        assert meta["thumbnails"].value.startswith("![thumbnails](data:image/png;base64,")
+        assert len(meta["thumbnails"].value) < 40_000  # small: it lives in the event log
+        assert Path(meta["manifest"].value).is_file()
+        checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+        assert checks == {"manifest_schema": True, "files_match_manifest": True, "reproducible": True}
+        assert event.materialization.tags["dagster/data_version"]
+
+
+def test_rematerializing_a_partition_is_idempotent(project):
+    write_catalog(project, "demo", CATALOG)
+    with dg.instance_for_test() as instance:
+        first = materialize(project, instance).get_asset_materialization_events()[0].materialization
+        second = materialize(project, instance).get_asset_materialization_events()[0].materialization
+    assert second.metadata["generated"].value == 0 and second.metadata["skipped_existing"].value == 3
+    assert first.tags["dagster/data_version"] == second.tags["dagster/data_version"]
+
+
+def test_invalid_catalog_fails_the_run_with_the_catalog_error(project):
+    write_catalog(project, "demo", CATALOG.replace("steps: 2", "steps: -2"))
+    with dg.instance_for_test() as instance:
+        result = materialize(project, instance, raise_on_error=False)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert "demo.yaml, defaults, field 'steps'" in failure.cause.message
+    assert not (project / "data").exists()
+
+
+def test_shipped_instance_config_limits_the_gpu_pool_and_frees_slots():
+    config = yaml.safe_load((ROOT / ".dagster_home" / "dagster.yaml").read_text())
+    with dg.instance_for_test(overrides=config) as instance:
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+        assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] > 0
+    assert generated_images.op.pool == "gpu"
+
+
+@pytest.mark.parametrize("device", ["cpu"])
+def test_gpu_resource_builds_a_provider_for_the_requested_device(project, device):
+    provider = GpuResource(device=device, batch_size=3).provider(ProjectResource())
+    assert (provider.device, provider.batch_size) == (device, 3)
