@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def _presets(_: argparse.Namespace) -> int:
 
 def _import_kohya(args: argparse.Namespace) -> int:
     from diffusion_assets.catalog.kohya import dump_catalog, import_kohya  # noqa: PLC0415
-    from diffusion_assets.files import atomic_path  # noqa: PLC0415
+    from diffusion_assets.files import atomic_write_text  # noqa: PLC0415
 
     try:
         text = dump_catalog(import_kohya(Path(args.file), args.model))
@@ -58,18 +59,16 @@ def _import_kohya(args: argparse.Namespace) -> int:
         print(text, end="")
         return 0
     out = Path(args.out)
-    # validate the converted catalog under its final name before it appears in prompts/
-    with atomic_path(out) as tmp:
-        probe = tmp.with_name(out.name + ".check.yaml")
+    # validate the converted catalog in a scratch folder before anything appears in prompts/
+    with tempfile.TemporaryDirectory() as scratch:
+        probe = Path(scratch) / out.name
         probe.write_text(text)
         try:
             load_catalog(probe)
         except CatalogError as exc:
             print(exc, file=sys.stderr)
             return 1
-        finally:
-            probe.unlink(missing_ok=True)
-        tmp.write_text(text)
+    atomic_write_text(out, text)
     print(f"wrote {out}")
     return 0
 
