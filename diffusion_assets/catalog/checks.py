@@ -64,11 +64,16 @@ def _check_params(params, preset: Preset, base_dir, issue) -> None:
         issue("scheduler", f"'flow_match_euler' is for Flux models, not {preset.name}")
     if preset.guidance_kind == "none" and params.guidance not in (None, 0):
         issue("guidance", f"{preset.name} is guidance-distilled and ignores guidance; set 0 or remove it")
-    if preset.family == "flux" and params.negative_prompt and not params.true_cfg_scale:
+    if preset.guidance_kind != "cfg" and params.negative_prompt and not params.true_cfg_scale:
         issue(
             "negative_prompt",
             f"{preset.name} has no classifier-free guidance, so a negative prompt would be ignored",
-            "remove it, or set `true_cfg_scale: 2` or more to run real CFG (twice the cost)",
+            "remove it"
+            + (
+                ", or set `true_cfg_scale: 2` or more to run real CFG (twice the cost)"
+                if preset.family == "flux"
+                else ""
+            ),
         )
     if preset.family != "flux" and params.true_cfg_scale is not None:
         issue("true_cfg_scale", "only Flux models take true_cfg_scale; use `guidance` for CFG")

@@ -170,7 +170,9 @@ def load_model(preset: Preset, refs: dict[str, ModelRef], options: LoadOptions) 
     extra = {}
     if "controlnet" in refs:
         extra["controlnet"] = diffusers.ControlNetModel.from_pretrained(refs["controlnet"].path, dtype=dtype)
-    pipe_cls = getattr(diffusers, preset.pipeline_class)
+    from diffusion_assets.models.render import CUSTOM_PIPELINES  # noqa: PLC0415
+
+    pipe_cls = getattr(diffusers, preset.pipeline_class, None) or CUSTOM_PIPELINES[preset.pipeline_class]
     pipe = pipe_cls.from_pretrained(refs["base"].path, dtype=dtype, **extra)
     # 2. the refiner shares the base's second text encoder and VAE (diffusers SDXL docs)
     refiner = None

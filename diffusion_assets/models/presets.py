@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-Family = Literal["sd", "sdxl", "flux"]
+Family = Literal["sd", "sdxl", "flux", "render"]
 GuidanceKind = Literal["cfg", "distilled", "none"]
 ControlPreprocess = Literal["canny", "depth", "none"]
 
@@ -157,6 +157,20 @@ PRESETS: dict[str, Preset] = {
             height=32,
             local=True,
         ),
+        Preset(
+            name="shapes-render",
+            family="render",
+            pipeline_class="ShapesRenderPipeline",
+            model_id="models/shapes-render",
+            description="The shapes world's exact renderer (no weights): ground-truth images, e.g. for "
+            "LoRA style datasets.",
+            steps=1,
+            guidance=0.0,
+            width=32,
+            height=32,
+            guidance_kind="none",
+            local=True,
+        ),
     ]
 }
 
@@ -166,6 +180,7 @@ _FAMILY_BY_CLASS: dict[str, Family] = {
     "StableDiffusionXLPipeline": "sdxl",
     "StableDiffusionXLControlNetPipeline": "sdxl",
     "FluxPipeline": "flux",
+    "ShapesRenderPipeline": "render",
 }
 
 
@@ -188,7 +203,12 @@ def preset_for_folder(folder: Path) -> Preset:
     if family is None:
         supported = ", ".join(sorted(_FAMILY_BY_CLASS))
         raise ValueError(f"{folder}: pipeline class {class_name} is not supported (supported: {supported})")
-    base = {"sd": PRESETS["sd15"], "sdxl": PRESETS["sdxl-base"], "flux": PRESETS["flux-dev"]}[family]
+    base = {
+        "sd": PRESETS["sd15"],
+        "sdxl": PRESETS["sdxl-base"],
+        "flux": PRESETS["flux-dev"],
+        "render": PRESETS["shapes-render"],
+    }[family]
     size = _native_size(folder) or base.width
     guidance_kind, guidance = base.guidance_kind, base.guidance
     if family == "flux" and not _read_config(folder / "transformer").get("guidance_embeds", True):
