@@ -1,0 +1,194 @@
+"""Build one immutable, versioned LoRA training dataset from a spec in ``lora_datasets/``.
+
+Layout: ``<data root>/datasets/<name>/<version>/`` holds ``train/`` and ``validation/`` (PNGs,
+kohya ``.txt`` sidecars and an imagefolder ``metadata.jsonl`` each), ``README.md`` and
+``sample_grid.png``; ``<data root>/datasets/<name>/LATEST`` names the newest build. The version is a
+hash of the spec's dataset-shaping content and of every member's (image id, file sha256, caption,
+split), so a rebuild of unchanged inputs is a no-op and any change makes a new folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from PIL import Image
+
+from diffusion_assets.datasets.card import GRID_FILE, render_card, sample_paths, write_sample_grid
+from diffusion_assets.datasets.load import LoadedSpec, load_spec
+from diffusion_assets.datasets.members import SPLITS, Member, Selection, select_members
+from diffusion_assets.files import atomic_write_text, sha256_bytes
+from diffusion_assets.manifests import datasets as dm
+from diffusion_assets.manifests.io import partition_path, read_table, write_table
+
+FORMAT_VERSION = 1
+"""Bump when the folder layout or the image processing changes: every version changes with it."""
+
+LATEST_FILE = "LATEST"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build produced (or found already built)."""
+
+    name: str
+    version: str
+    folder: Path
+    manifest_path: Path
+    latest_path: Path
+    created: bool
+    """False when the version folder already existed and nothing was written to it."""
+    total: int
+    train: int
+    validation: int
+    deduplicated: int
+    filtered: int
+    spec_sha256: str
+    members: list[Member] = field(repr=False)
+    duplicates: list[tuple[str, str]] = field(repr=False)
+
+
+def dataset_folder(data_root: Path, name: str, version: str | None = None) -> Path:
+    """``<data root>/datasets/<name>`` or, with a version, that version's folder."""
+    folder = Path(data_root) / "datasets" / name
+    return folder / version if version else folder
+
+
+def read_latest(data_root: Path, name: str) -> str | None:
+    """The version ``LATEST`` points to, or None before the first build."""
+    path = dataset_folder(data_root, name) / LATEST_FILE
+    return path.read_text().strip() if path.is_file() else None
+
+
+def dataset_version(loaded: LoadedSpec, members: list[Member]) -> str:
+    """16 hex of sha256 over the format, the spec's dataset-shaping content and the sorted members."""
+    content = {
+        "format": FORMAT_VERSION,
+        "spec": loaded.spec.version_content(),
+        "members": sorted([m.image_id, m.source_sha256, m.caption, m.split] for m in members),
+    }
+    return sha256_bytes(json.dumps(content, sort_keys=True, separators=(",", ":")).encode())[:16]
+
+
+def prepare_image(source: Path, resolution: int) -> Image.Image:
+    """RGB, center-cropped to a square, resized to ``resolution``² with LANCZOS."""
+    with Image.open(source) as image:
+        image = image.convert("RGB")
+    w, h = image.size
+    if w != h:
+        side = min(w, h)
+        left, top = (w - side) // 2, (h - side) // 2
+        image = image.crop((left, top, left + side, top + side))
+    if image.size != (resolution, resolution):
+        image = image.resize((resolution, resolution), Image.Resampling.LANCZOS)
+    return image
+
+
+def write_folder(
+    folder: Path, loaded: LoadedSpec, selection: Selection, version: str, data_root: Path
+) -> None:
+    """Write every file of a version into ``folder`` (a temp folder the caller renames)."""
+    members = selection.members
+    for split in SPLITS:
+        split_members = [m for m in members if m.split == split]
+        if not split_members:
+            continue
+        (folder / split).mkdir(parents=True)
+        lines = []
+        for m in split_members:
+            image = prepare_image(Path(data_root) / m.source_path, loaded.spec.resolution)
+            image.save(folder / m.file_name, format="PNG")
+            (folder / m.file_name).with_suffix(".txt").write_text(m.caption + "\n", encoding="utf-8")
+            row = {"file_name": Path(m.file_name).name, "text": m.caption, "image_id": m.image_id}
+            lines.append(json.dumps(row, ensure_ascii=False))
+        (folder / split / "metadata.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_sample_grid(sample_paths(folder, members), folder / GRID_FILE, loaded.spec.resolution)
+    (folder / "README.md").write_text(
+        render_card(loaded, version, selection, has_grid=True), encoding="utf-8"
+    )
+
+
+def _write_atomically(
+    target: Path, loaded: LoadedSpec, selection: Selection, version: str, data_root: Path
+) -> bool:
+    """Build in a hidden temp folder beside ``target`` and rename it; False if ``target`` appeared meanwhile."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".tmp", dir=target.parent))
+    try:
+        write_folder(tmp, loaded, selection, version, data_root)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if target.is_dir():  # a concurrent build of the same version won: same content
+                return False
+            raise
+        return True
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def membership_rows(loaded: LoadedSpec, members: list[Member], run_id: str | None) -> list[dict]:
+    now = datetime.now(UTC)
+    return [
+        {
+            "image_id": m.image_id,
+            "split": m.split,
+            "caption": m.caption,
+            "file_name": m.file_name,
+            "source_path": m.source_path,
+            "source_sha256": m.source_sha256,
+            "spec_file": str(loaded.path),
+            "spec_sha256": loaded.sha256,
+            "dagster_run_id": run_id,
+            "created_at": now,
+        }
+        for m in members
+    ]
+
+
+def build_dataset(spec_path: str | Path, data_root: str | Path, run_id: str | None = None) -> BuildResult:
+    """Build (or find) the dataset version a spec describes, index it and point ``LATEST`` at it.
+
+    Raises:
+        DatasetSpecError: the spec is invalid (nothing is read or written).
+        DatasetBuildError: inputs are missing (generation or caption partitions, image files).
+    """
+    data_root = Path(data_root)
+    # 1. validate the spec, then choose members (reads manifests and images, writes nothing)
+    loaded = load_spec(spec_path)
+    selection = select_members(loaded, data_root)
+    members = selection.members
+    # 2. the version names the content; an existing version folder is never touched again
+    version = dataset_version(loaded, members)
+    folder = dataset_folder(data_root, loaded.name, version)
+    created = False if folder.is_dir() else _write_atomically(folder, loaded, selection, version, data_root)
+    # 3. the membership manifest is written once per version (a no-op rebuild repairs it if missing)
+    manifest = partition_path(data_root, dm.KIND, {"dataset": loaded.name, "version": version})
+    if created or read_table(manifest) is None:
+        write_table(manifest, membership_rows(loaded, members, run_id), dm.SCHEMA)
+    # 4. LATEST follows the spec: reverting a spec points it back at the older version
+    latest = dataset_folder(data_root, loaded.name) / LATEST_FILE
+    if read_latest(data_root, loaded.name) != version:
+        atomic_write_text(latest, version + "\n")
+    return BuildResult(
+        name=loaded.name,
+        version=version,
+        folder=folder,
+        manifest_path=manifest,
+        latest_path=latest,
+        created=created,
+        total=len(members),
+        train=sum(m.split == "train" for m in members),
+        validation=sum(m.split == "validation" for m in members),
+        deduplicated=len(selection.duplicates),
+        filtered=selection.filtered,
+        spec_sha256=loaded.sha256,
+        members=members,
+        duplicates=selection.duplicates,
+    )

@@ -1,0 +1,193 @@
+"""Read and validate a LoRA dataset spec before any image is read.
+
+Every problem becomes one ``SpecIssue`` naming the file, the field path and a hint; ``load_spec``
+raises a ``DatasetSpecError`` listing all of them, so one edit can fix them all.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from diffusion_assets.datasets.spec import NAME_PATTERN, TEMPLATE_FIELDS, DatasetSpec
+from diffusion_assets.files import sha256_bytes
+from diffusion_assets.models.presets import PRESETS
+
+HINTS = {
+    "sources": "a list of `{catalog: <name in prompts/>, dates: all}` or `dates: [2026-11-28, ...]`.",
+    "filters": "filters: {dedup_max_distance: 4 or null, min_caption_score: null, entries: [glob, ...]}.",
+    "captions": "captions: {source: captioner | prompt, template: '{caption}'}; template fields: "
+    + ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
+    + ".",
+    "trigger": "trigger: {word: sks, placement: prefix | suffix | none, phrase: 'in sks style' (optional)}.",
+    "split": "split: {validation_fraction: 0 to 0.5, seed: a non-negative integer}.",
+    "resolution": "a multiple of 8, e.g. 32 for the shapes world or 512/1024 for SD/SDXL.",
+    "evaluation": "evaluation: {min_style_gain: 0.2, min_clip_t_gain: -0.02}.",
+    "training": "see diffusion_assets/datasets/spec.py `Training` for every field and its default.",
+    "training.base_model": "a preset (" + ", ".join(PRESETS) + ") or a local diffusers folder such as "
+    "./models/my-model.",
+}
+
+
+@dataclass(frozen=True)
+class SpecIssue:
+    file: str
+    field: str | None
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}, field '{self.field}'" if self.field else self.file
+        text = f"{where}: {self.message}"
+        return f"{text}\n    hint: {self.hint}" if self.hint else text
+
+
+class DatasetSpecError(ValueError):
+    """A dataset spec failed validation; ``issues`` lists every problem found."""
+
+    def __init__(self, issues: list[SpecIssue]):
+        self.issues = issues
+        noun = "problem" if len(issues) == 1 else "problems"
+        super().__init__(f"{len(issues)} {noun} in dataset spec:\n" + "\n".join(f"  - {i}" for i in issues))
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated dataset spec and where it came from; the file stem is the dataset name."""
+
+    name: str
+    path: Path
+    sha256: str
+    spec: DatasetSpec
+    raw: bytes
+
+
+def _hint(field: str | None) -> str | None:
+    if not field:
+        return None
+    parts = field.split(".")
+    for n in range(len(parts), 0, -1):
+        key = ".".join(p for p in parts[:n] if not p.isdigit())
+        if key in HINTS:
+            return HINTS[key]
+    return None
+
+
+def _pydantic_issues(file: str, error: ValidationError) -> list[SpecIssue]:
+    issues = []
+    for err in error.errors():
+        # a union (`dates: all | [...]`) reports one error per branch; name the field once
+        loc = [
+            str(p) for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("literal")))
+        ]
+        field = ".".join(loc) or None
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown field (typo?)"
+        elif "input" in err and err["type"] not in ("missing", "value_error"):
+            message = f"{message} (got {err['input']!r})"
+        hint = _hint(field)
+        if err["type"] == "extra_forbidden" and len(loc) == 1:
+            hint = "top-level fields: " + ", ".join(DatasetSpec.model_fields) + "."
+        issue = SpecIssue(file, field, message, hint)
+        if issue not in issues:
+            issues.append(issue)
+    return issues
+
+
+def placeholders(text: str) -> list[str]:
+    """The ``{name}`` fields of a format string, in order (raises ``ValueError`` if malformed)."""
+    return [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+
+
+def semantic_issues(file: str, name: str, spec: DatasetSpec) -> list[SpecIssue]:
+    """Every problem the schema cannot see, one issue each."""
+    issues: list[SpecIssue] = []
+
+    def issue(field: str | None, message: str, hint: str | None = None) -> None:
+        issues.append(SpecIssue(file, field, message, hint or _hint(field)))
+
+    if not re.match(NAME_PATTERN, name):
+        issue(None, f"the file name '{name}' cannot name a dataset", "rename it to letters, digits, _ - .")
+    for catalog, n in Counter(s.catalog for s in spec.sources).items():
+        if n > 1:
+            issue("sources", f"catalog '{catalog}' is listed {n} times; merge its dates into one source")
+    if spec.resolution % 8:
+        issue("resolution", f"{spec.resolution} is not a multiple of 8 (the VAE downsamples by 8)")
+    trigger = spec.trigger
+    if trigger.placement != "none" and not trigger.word:
+        issue("trigger.word", f"placement '{trigger.placement}' needs a trigger word")
+    if trigger.word is not None and (not trigger.word.strip() or re.search(r"\s", trigger.word)):
+        issue("trigger.word", f"{trigger.word!r} is not one word", "use a single rare token such as `sks`.")
+    if trigger.phrase is not None and not (trigger.word and has_word(trigger.phrase, trigger.word)):
+        issue(
+            "trigger.phrase", f"phrase {trigger.phrase!r} does not contain the trigger word {trigger.word!r}"
+        )
+    template = spec.captions.template
+    if template is not None:
+        try:
+            used = placeholders(template)
+        except ValueError as exc:
+            issue("captions.template", f"not a valid format string: {exc}")
+            used = []
+        unknown = sorted(set(used) - set(TEMPLATE_FIELDS))
+        if unknown:
+            issue("captions.template", f"unknown field(s) {', '.join('{' + u + '}' for u in unknown)}")
+        if template and not {"caption", "prompt"} & set(used):
+            issue(
+                "captions.template", "uses neither {caption} nor {prompt}, so every caption would be the same"
+            )
+        if "trigger" in used and not trigger.word:
+            issue("captions.template", "uses {trigger} but trigger.word is not set")
+    if spec.training.validation_every and not spec.training.validation_prompts:
+        issue("training.validation_prompts", "validation_every > 0 needs at least one validation prompt")
+    if spec.filters.min_caption_score is not None and spec.captions.source == "prompt":
+        issue(
+            "filters.min_caption_score",
+            "prompts have no caption score",
+            "set captions.source: captioner (with a scoring captioner), or min_caption_score: null.",
+        )
+    return issues
+
+
+def has_word(text: str, word: str) -> bool:
+    """Whether ``word`` occurs in ``text`` as a whole word (``sks`` is not in ``sksx``)."""
+    return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text) is not None
+
+
+def load_spec(path: str | Path) -> LoadedSpec:
+    """Parse and fully validate the dataset spec at ``path``.
+
+    Raises:
+        DatasetSpecError: listing every problem, each with file, field path and a hint.
+    """
+    path = Path(path)
+    file = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DatasetSpecError([SpecIssue(file, None, f"cannot read: {exc.strerror}")]) from exc
+    try:
+        raw = yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        issue = SpecIssue(file, None, f"not valid YAML{where}: {getattr(exc, 'problem', exc)}")
+        raise DatasetSpecError([issue]) from exc
+    if not isinstance(raw, dict):
+        hint = "a spec is a mapping with `sources:`, `captions:` and `resolution:`; see lora_datasets/."
+        raise DatasetSpecError([SpecIssue(file, None, "the file is not a YAML mapping", hint)])
+    try:
+        spec = DatasetSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise DatasetSpecError(_pydantic_issues(file, exc)) from exc
+    issues = semantic_issues(file, path.stem, spec)
+    if issues:
+        raise DatasetSpecError(issues)
+    return LoadedSpec(name=path.stem, path=path, sha256=sha256_bytes(data), spec=spec, raw=data)
