@@ -2,14 +2,22 @@
 
 import dagster as dg
 
-from diffusion_assets.defs.automation import catalog_sensor, generate_catalog_job, nightly_generation
+from diffusion_assets.defs.automation import (
+    build_dataset_job,
+    catalog_sensor,
+    dataset_spec_sensor,
+    generate_catalog_job,
+    nightly_generation,
+)
+from diffusion_assets.defs.captioning import CaptionerResource, image_captions
+from diffusion_assets.defs.datasets import lora_dataset
 from diffusion_assets.defs.generation import generated_images
 from diffusion_assets.defs.resources import GpuResource, ProjectResource
 
 defs = dg.Definitions(
-    assets=[generated_images],
-    jobs=[generate_catalog_job],
-    sensors=[catalog_sensor],
+    assets=[generated_images, image_captions, lora_dataset],
+    jobs=[generate_catalog_job, build_dataset_job],
+    sensors=[catalog_sensor, dataset_spec_sensor],
     schedules=[nightly_generation],
-    resources={"gpu": GpuResource(), "project": ProjectResource()},
+    resources={"gpu": GpuResource(), "project": ProjectResource(), "captioner": CaptionerResource()},
 )

@@ -2,6 +2,7 @@
 
 - ``DIFFUSION_ASSETS_ROOT``: the project (default: the checkout this package sits in, else cwd)
 - ``DIFFUSION_ASSETS_PROMPTS``: prompt catalogs (default ``<root>/prompts``)
+- ``DIFFUSION_ASSETS_DATASETS``: LoRA dataset specs (default ``<root>/lora_datasets``)
 - ``DIFFUSION_ASSETS_DATA``: every output (default ``<root>/data``, git-ignored)
 - ``DIFFUSION_ASSETS_MODELS``: offline model mirror, ``<models>/<hub id>`` (default ``<root>/models``)
 """
@@ -23,6 +24,10 @@ def prompts_dir() -> Path:
     return Path(os.environ.get("DIFFUSION_ASSETS_PROMPTS") or project_root() / "prompts")
 
 
+def dataset_specs_dir() -> Path:
+    return Path(os.environ.get("DIFFUSION_ASSETS_DATASETS") or project_root() / "lora_datasets")
+
+
 def data_root() -> Path:
     return Path(os.environ.get("DIFFUSION_ASSETS_DATA") or project_root() / "data")
 
@@ -32,6 +37,6 @@ def models_dir() -> Path:
 
 
 def catalog_files(directory: Path | None = None) -> list[Path]:
-    """Catalog files in ``prompts/``: ``*.yaml`` and ``*.yml``, sorted; the stem is the catalog name."""
+    """YAML files in a folder (default ``prompts/``), sorted; the stem is the catalog or spec name."""
     directory = directory or prompts_dir()
     return sorted(p for p in directory.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))

@@ -17,3 +17,8 @@ generation_partitions = dg.MultiPartitionsDefinition({"catalog": catalog_partiti
 
 def generation_key(catalog: str, date: str) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"catalog": catalog, "date": date})
+
+
+LORA_DATASET_PARTITIONS_NAME = "lora_datasets"
+lora_dataset_partitions = dg.DynamicPartitionsDefinition(name=LORA_DATASET_PARTITIONS_NAME)
+"""One partition per spec file in lora_datasets/ (the spec's stem); adapters and reports share it."""

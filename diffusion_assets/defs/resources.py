@@ -18,6 +18,7 @@ class ProjectResource(dg.ConfigurableResource):
     prompts: str = Field("", description="Folder of prompt catalogs, watched by the catalog sensor.")
     data: str = Field("", description="Every output: images, manifests, datasets, adapters, reports.")
     models: str = Field("", description="Offline model mirror: <models>/<hub id>/model_index.json.")
+    datasets: str = Field("", description="Folder of LoRA dataset specs (default <root>/lora_datasets).")
 
     def root_dir(self) -> Path:
         return Path(self.root) if self.root else paths.project_root()
@@ -30,6 +31,15 @@ class ProjectResource(dg.ConfigurableResource):
 
     def models_dir(self) -> Path:
         return Path(self.models) if self.models else paths.models_dir()
+
+    def datasets_dir(self) -> Path:
+        return Path(self.datasets) if self.datasets else paths.dataset_specs_dir()
+
+    def dataset_spec_path(self, name: str) -> Path:
+        for path in paths.catalog_files(self.datasets_dir()):
+            if path.stem == name:
+                return path
+        raise FileNotFoundError(f"dataset '{name}' has no spec {self.datasets_dir()}/{name}.yaml")
 
     def catalog_path(self, name: str) -> Path:
         for path in paths.catalog_files(self.prompts_dir()):

@@ -28,6 +28,12 @@ SCHEMA = pa.schema(
         ),
         pa.field("captioner_weights_hash", pa.string(), metadata={"doc": "null for mode 'prompt'"}),
         pa.field("template", pa.string(), metadata={"doc": "format string the caption was filled into"}),
+        pa.field(
+            "captioner_settings",
+            pa.string(),
+            nullable=False,
+            metadata={"doc": "JSON: prompt, tokens, dtype..."},
+        ),
         pa.field("dagster_run_id", pa.string()),
         pa.field("partition_key", pa.string(), nullable=False),
         pa.field("asset_code_version", pa.string(), nullable=False),

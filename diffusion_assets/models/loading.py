@@ -65,8 +65,8 @@ def locate(
         if path.exists():
             return path
         raise ModelNotAvailableError(
-            f"Model folder {path} does not exist. If it is the shapes-tiny preset, retrain it with "
-            "`diffusion-assets train-shapes-tiny` (see README); otherwise fix the path in the catalog."
+            f"Model folder {path} does not exist. Fix the path, or rebuild the folder: the project's own "
+            "models (shapes-tiny, shapes-captioner) are retrained as the README's 'Shapes world' section says."
         )
     mirror = models_dir / model_id
     if mirror.exists():

@@ -77,3 +77,29 @@ def test_schedule_skips_when_no_catalog_is_scheduled(project):
     with dg.instance_for_test() as instance:
         result = _schedule(instance, datetime(2026, 11, 29, 2, 0, tzinfo=UTC))
     assert isinstance(result, dg.SkipReason)
+
+
+def test_dataset_sensor_adds_specs_and_rebuilds_on_change(project, monkeypatch):
+    from diffusion_assets.defs.automation import dataset_spec_sensor
+    from diffusion_assets.defs.partitions import LORA_DATASET_PARTITIONS_NAME
+
+    specs = project / "lora_datasets"
+    specs.mkdir()
+    monkeypatch.setenv("DIFFUSION_ASSETS_DATASETS", str(specs))
+    spec = specs / "style.yaml"
+    spec.write_text("sources: [{catalog: c, dates: all}]\ncaptions: {source: prompt}\nresolution: 32\n")
+    (specs / "broken.yaml").write_text("sources: []\nresolution: 30\n")
+
+    def tick(instance, cursor=None):
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"project": ProjectResource()})
+        return dataset_spec_sensor(context)
+
+    with dg.instance_for_test() as instance:
+        first = tick(instance)
+        instance.add_dynamic_partitions(LORA_DATASET_PARTITIONS_NAME, ["style"])
+        spec.write_text(spec.read_text().replace("32", "64"))
+        second = tick(instance, first.cursor)
+    assert list(first.dynamic_partitions_requests[0].partition_keys) == ["style"]
+    assert [r.partition_key for r in first.run_requests] == ["style"]
+    assert [r.partition_key for r in second.run_requests] == ["style"]
+    assert second.run_requests[0].run_key != first.run_requests[0].run_key

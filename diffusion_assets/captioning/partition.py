@@ -1,0 +1,90 @@
+"""Caption one generation partition: read its manifest, caption new images, write the caption manifest.
+
+Idempotent: an image already captioned by the same captioner (id, weights hash and settings) keeps
+its caption; the manifest is rewritten atomically after every batch, so an interrupt loses one batch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from PIL import Image
+
+from diffusion_assets.captioning.captioner import Captioner
+from diffusion_assets.generation.partition import RunInfo
+from diffusion_assets.manifests import captions as cm
+from diffusion_assets.manifests import generation as gm
+from diffusion_assets.manifests.io import partition_path, read_table, write_table
+
+
+class GenerationMissingError(RuntimeError):
+    """The generation partition to caption has no manifest yet."""
+
+
+@dataclass
+class CaptionResult:
+    manifest_path: Path
+    manifest_sha256: str
+    rows: list[dict]
+    captioned: int
+    kept: int
+
+
+def _settings(captioner: Captioner) -> str:
+    described = captioner.describe()
+    return json.dumps(
+        {k: v for k, v in described.items() if k not in cm.SCHEMA.names}, sort_keys=True, default=str
+    )
+
+
+def caption_partition(
+    catalog: str, date: str, data_root: Path, captioner: Captioner, run: RunInfo, batch_size: int = 16
+) -> CaptionResult:
+    """Caption every image of generation partition ``catalog|date`` that lacks this captioner's caption."""
+    keys = {"catalog": catalog, "date": date}
+    generation = read_table(partition_path(data_root, gm.KIND, keys))
+    if generation is None:
+        raise GenerationMissingError(
+            f"no generation manifest for {catalog}|{date}: materialize generated_images for that partition first"
+        )
+    images = generation.to_pylist()
+    manifest = partition_path(data_root, cm.KIND, keys)
+    described, settings = captioner.describe(), _settings(captioner)
+    identity = (described["captioner_id"], described["captioner_weights_hash"], settings)
+    previous = read_table(manifest)
+    rows = {
+        r["image_id"]: r
+        for r in (previous.to_pylist() if previous is not None else [])
+        if (r["captioner_id"], r["captioner_weights_hash"], r["captioner_settings"]) == identity
+    }
+    wanted = [r["image_id"] for r in images]
+    todo = [r for r in images if r["image_id"] not in rows]
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start : start + batch_size]
+        pixels = (
+            None
+            if captioner.mode == "prompt"
+            else [Image.open(data_root / r["path"]).convert("RGB") for r in batch]
+        )
+        texts = captioner.caption(pixels or [None] * len(batch), [r["prompt"] for r in batch], fields=batch)
+        for source, text in zip(batch, texts, strict=True):
+            rows[source["image_id"]] = {
+                "image_id": source["image_id"],
+                "caption": text,
+                "captioner_mode": described["captioner_mode"],
+                "captioner_id": described["captioner_id"],
+                "captioner_weights_hash": described["captioner_weights_hash"],
+                "template": described.get("captioner_template"),
+                "captioner_settings": settings,
+                "dagster_run_id": run.run_id,
+                "partition_key": run.partition_key,
+                "asset_code_version": run.code_version,
+                "created_at": datetime.now(UTC),
+            }
+        write_table(manifest, [rows[i] for i in wanted if i in rows], cm.SCHEMA)
+    ordered = [rows[i] for i in wanted]
+    digest = write_table(manifest, ordered, cm.SCHEMA)
+    return CaptionResult(manifest, digest, ordered, len(todo), len(wanted) - len(todo))

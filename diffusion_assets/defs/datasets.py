@@ -1,0 +1,46 @@
+"""The ``lora_dataset`` asset: a spec in lora_datasets/ becomes an immutable, versioned dataset."""
+
+import dagster as dg
+
+from diffusion_assets.datasets.build import GRID_FILE, build_dataset
+from diffusion_assets.previews import thumbnail_markdown
+
+from .partitions import lora_dataset_partitions
+from .resources import ProjectResource
+
+DATASET_CODE_VERSION = "lora-dataset-v1"
+
+
+@dg.asset(
+    partitions_def=lora_dataset_partitions,
+    deps=[dg.AssetDep("image_captions", partition_mapping=dg.AllPartitionMapping())],
+    code_version=DATASET_CODE_VERSION,
+    group_name="lora",
+    kinds={"parquet", "huggingface"},
+)
+def lora_dataset(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.MaterializeResult:
+    """One LoRA training dataset per spec in lora_datasets/: an imagefolder with caption sidecars, a
+    dataset card and a membership manifest under data/datasets/<name>/<version>/. Builds are
+    immutable: unchanged inputs reuse the existing version, any change makes a new one."""
+    name = context.partition_key
+    result = build_dataset(project.dataset_spec_path(name), project.data_dir(), run_id=context.run_id)
+    if not result.created:
+        context.log.info(f"{name}: version {result.version} already built; nothing written")
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(result.version),
+        metadata={
+            "version": result.version,
+            "created": result.created,
+            "images": result.total,
+            "train": result.train,
+            "validation": result.validation,
+            "deduplicated": result.deduplicated,
+            "filtered": result.filtered,
+            "folder": dg.MetadataValue.path(str(result.folder)),
+            "manifest": dg.MetadataValue.path(str(result.manifest_path)),
+            "card": dg.MetadataValue.path(str(result.folder / "README.md")),
+            "sample_grid": dg.MetadataValue.md(
+                thumbnail_markdown([result.folder / GRID_FILE], cols=1, cell=160)
+            ),
+        },
+    )
