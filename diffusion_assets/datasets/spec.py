@@ -112,11 +112,15 @@ class Split(_Strict):
 class Evaluation(_Strict):
     """Thresholds the adapter's blocking evaluation check applies (adapter minus base model)."""
 
-    min_style_gain: float = Field(
-        0.2, description="Least increase of the style score (e.g. the shapes checker's hollow fraction)."
+    min_style_gain: float | None = Field(
+        0.2,
+        description="Least increase of the style rate (the shapes checker's), weight 1 vs 0 on trigger "
+        "prompts; null for datasets without an analytic style (e.g. photographs).",
     )
-    min_clip_t_gain: float = Field(
-        -0.02, description="Least change of CLIP-T (text-image similarity); negative allows a small drop."
+    min_clip_t_gain: float | None = Field(
+        -0.02,
+        description="Least change of CLIP-T in cosine units (CLIP-T / 100), weight 1 vs 0 on trigger "
+        "prompts; negative allows a small drop; null disables.",
     )
 
 
