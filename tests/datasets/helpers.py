@@ -109,6 +109,7 @@ def write_captions(
             "captioner_id": "shapes-blip-tiny",
             "captioner_weights_hash": "f" * 64,
             "template": None,
+            "captioner_settings": "{}",
             "dagster_run_id": "cap-run",
             "partition_key": f"{catalog}|{date}",
             "asset_code_version": "test",
