@@ -5,24 +5,25 @@ from __future__ import annotations
 import dagster as dg
 
 from diffusion_assets.catalog.load import CatalogError, load_catalog
-from diffusion_assets.defs.partitions import CATALOG_PARTITIONS_NAME, generation_key
+from diffusion_assets.defs.partitions import CATALOG_PARTITIONS_NAME, file_observation, generation_key
 from diffusion_assets.paths import catalog_files, prompts_dir
 
 
 def sync_partitions(instance: dg.DagsterInstance | None = None) -> list[str]:
-    """Add a catalog partition for every valid catalog in prompts/ (what the sensor does)."""
+    """Add a catalog partition for every valid catalog in prompts/ and record its content hash as
+    prompt_catalog's data version (what the catalog sensor does, without requesting runs)."""
     instance = instance or dg.DagsterInstance.get()
-    names = []
+    loaded = []
     for path in catalog_files(prompts_dir()):
         try:
-            load_catalog(path)
+            loaded.append(load_catalog(path))
         except CatalogError as exc:
             print(exc)
-            continue
-        names.append(path.stem)
-    new = [n for n in names if not instance.has_dynamic_partition(CATALOG_PARTITIONS_NAME, n)]
+    new = [c.name for c in loaded if not instance.has_dynamic_partition(CATALOG_PARTITIONS_NAME, c.name)]
     if new:
         instance.add_dynamic_partitions(CATALOG_PARTITIONS_NAME, new)
+    for catalog in loaded:
+        instance.report_runless_asset_event(file_observation("prompt_catalog", catalog.name, catalog.sha256))
     return new
 
 

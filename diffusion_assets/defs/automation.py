@@ -19,9 +19,12 @@ from .partitions import (
     CATALOG_PARTITIONS_NAME,
     LORA_DATASET_PARTITIONS_NAME,
     catalog_partitions,
+    file_observation,
     generation_key,
     generation_partitions,
     lora_dataset_partitions,
+    lora_dataset_spec,
+    prompt_catalog,
 )
 from .resources import ProjectResource
 
@@ -81,12 +84,15 @@ def folder_changes(
     return changes
 
 
-def _result(changes: FolderChanges, partitions_def, requests: list[dg.RunRequest]) -> dg.SensorResult:
+def _result(
+    changes: FolderChanges, partitions_def, source_key: str, requests: list[dg.RunRequest]
+) -> dg.SensorResult:
     add = [partitions_def.build_add_request(changes.new_partitions)] if changes.new_partitions else []
     skip = f"invalid: {', '.join(changes.invalid)}" if changes.invalid and not requests else None
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=add,
+        asset_events=[file_observation(source_key, name, digest) for name, digest in changes.changed],
         cursor=json.dumps(changes.cursor, sort_keys=True),
         skip_reason=skip,
     )
@@ -96,9 +102,10 @@ def _result(changes: FolderChanges, partitions_def, requests: list[dg.RunRequest
     job=generate_catalog_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING
 )
 def catalog_sensor(context: dg.SensorEvaluationContext, project: ProjectResource) -> dg.SensorResult:
-    """Watches prompts/: adds one catalog partition per new valid file, and requests today's
-    partition whenever a catalog's content hash changes. Never deletes partitions or images;
-    invalid catalogs are logged and skipped until their content changes."""
+    """Watches prompts/: adds one catalog partition per new valid file, records its content hash
+    (prompt_catalog's data version, so edited catalogs show their images stale) and requests
+    today's partition whenever that hash changes. Never deletes partitions or images; invalid
+    catalogs are logged and skipped until their content changes."""
     files = catalog_files(project.prompts_dir())
     changes = folder_changes(context, files, load_catalog, CATALOG_PARTITIONS_NAME)
     requests = [
@@ -109,7 +116,7 @@ def catalog_sensor(context: dg.SensorEvaluationContext, project: ProjectResource
         )
         for name, digest in changes.changed
     ]
-    return _result(changes, catalog_partitions, requests)
+    return _result(changes, catalog_partitions, prompt_catalog.key.to_user_string(), requests)
 
 
 @dg.sensor(job=build_dataset_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
@@ -122,7 +129,7 @@ def dataset_spec_sensor(context: dg.SensorEvaluationContext, project: ProjectRes
     requests = [
         dg.RunRequest(run_key=f"{name}:{digest}", partition_key=name) for name, digest in changes.changed
     ]
-    return _result(changes, lora_dataset_partitions, requests)
+    return _result(changes, lora_dataset_partitions, lora_dataset_spec.key.to_user_string(), requests)
 
 
 @dg.schedule(

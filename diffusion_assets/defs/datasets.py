@@ -5,7 +5,7 @@ import dagster as dg
 from diffusion_assets.datasets.build import GRID_FILE, build_dataset
 from diffusion_assets.previews import thumbnail_markdown
 
-from .partitions import lora_dataset_partitions
+from .partitions import lora_dataset_partitions, lora_dataset_spec
 from .resources import ProjectResource
 
 DATASET_CODE_VERSION = "lora-dataset-v1"
@@ -13,7 +13,7 @@ DATASET_CODE_VERSION = "lora-dataset-v1"
 
 @dg.asset(
     partitions_def=lora_dataset_partitions,
-    deps=[dg.AssetDep("image_captions", partition_mapping=dg.AllPartitionMapping())],
+    deps=[dg.AssetDep("image_captions", partition_mapping=dg.AllPartitionMapping()), lora_dataset_spec],
     code_version=DATASET_CODE_VERSION,
     group_name="lora",
     kinds={"parquet", "huggingface"},

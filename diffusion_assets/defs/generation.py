@@ -8,7 +8,7 @@ from diffusion_assets.manifests import generation as gm
 from diffusion_assets.manifests.io import read_table, schema_problems
 from diffusion_assets.previews import markdown_table, thumbnail_markdown
 
-from .partitions import generation_partitions
+from .partitions import generation_partitions, prompt_catalog
 from .resources import GpuResource, ProjectResource
 
 GENERATION_CODE_VERSION = "generation-v1"
@@ -25,6 +25,12 @@ class GenerationConfig(dg.Config):
     code_version=GENERATION_CODE_VERSION,
     group_name="generation",
     kinds={"pytorch", "diffusers", "parquet"},
+    deps=[
+        dg.AssetDep(
+            prompt_catalog,
+            partition_mapping=dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="catalog"),
+        )
+    ],
     check_specs=[
         dg.AssetCheckSpec(
             "manifest_schema",

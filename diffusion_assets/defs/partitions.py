@@ -22,3 +22,28 @@ def generation_key(catalog: str, date: str) -> dg.MultiPartitionKey:
 LORA_DATASET_PARTITIONS_NAME = "lora_datasets"
 lora_dataset_partitions = dg.DynamicPartitionsDefinition(name=LORA_DATASET_PARTITIONS_NAME)
 """One partition per spec file in lora_datasets/ (the spec's stem); adapters and reports share it."""
+
+
+DATA_VERSION_TAG = "dagster/data_version"
+
+prompt_catalog = dg.AssetSpec(
+    "prompt_catalog",
+    partitions_def=catalog_partitions,
+    group_name="generation",
+    description="The YAML files in prompts/. The catalog sensor records each file's content hash as its "
+    "data version, so editing a catalog marks its generated images stale.",
+    kinds={"yaml"},
+)
+lora_dataset_spec = dg.AssetSpec(
+    "lora_dataset_spec",
+    partitions_def=lora_dataset_partitions,
+    group_name="lora",
+    description="The YAML specs in lora_datasets/. The dataset spec sensor records each file's content "
+    "hash as its data version, so editing a spec marks its dataset and adapter stale.",
+    kinds={"yaml"},
+)
+
+
+def file_observation(key: str, name: str, digest: str) -> dg.AssetObservation:
+    """An observation of one source file partition with its content hash as the data version."""
+    return dg.AssetObservation(asset_key=key, partition=name, tags={DATA_VERSION_TAG: digest})

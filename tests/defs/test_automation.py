@@ -91,7 +91,9 @@ def test_dataset_sensor_adds_specs_and_rebuilds_on_change(project, monkeypatch):
     (specs / "broken.yaml").write_text("sources: []\nresolution: 30\n")
 
     def tick(instance, cursor=None):
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"project": ProjectResource()})
+        context = dg.build_sensor_context(
+            instance=instance, cursor=cursor, resources={"project": ProjectResource()}
+        )
         return dataset_spec_sensor(context)
 
     with dg.instance_for_test() as instance:
