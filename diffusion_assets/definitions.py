@@ -11,12 +11,22 @@ from diffusion_assets.defs.automation import (
 )
 from diffusion_assets.defs.captioning import CaptionerResource, image_captions
 from diffusion_assets.defs.datasets import lora_dataset
+from diffusion_assets.defs.evaluation import evaluation_report
 from diffusion_assets.defs.generation import generated_images
 from diffusion_assets.defs.partitions import lora_dataset_spec, prompt_catalog
 from diffusion_assets.defs.resources import GpuResource, ProjectResource
+from diffusion_assets.defs.training import lora_adapter
 
 defs = dg.Definitions(
-    assets=[prompt_catalog, lora_dataset_spec, generated_images, image_captions, lora_dataset],
+    assets=[
+        prompt_catalog,
+        lora_dataset_spec,
+        generated_images,
+        image_captions,
+        lora_dataset,
+        lora_adapter,
+        evaluation_report,
+    ],
     jobs=[generate_catalog_job, build_dataset_job],
     sensors=[catalog_sensor, dataset_spec_sensor],
     schedules=[nightly_generation],

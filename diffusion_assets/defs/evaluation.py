@@ -1,0 +1,117 @@
+"""The ``evaluation_report`` asset: what an adapter does, measured, with a blocking promotion gate."""
+
+from typing import Literal
+
+import dagster as dg
+from pydantic import Field
+
+from diffusion_assets.datasets.build import dataset_folder
+from diffusion_assets.datasets.load import has_word, load_spec
+from diffusion_assets.evaluation.evaluate import RunSettings, evaluate_adapter
+from diffusion_assets.evaluation.plan import EvaluationPlan, PlanPrompt, eval_seeds, shapes_plan
+from diffusion_assets.evaluation.tables import write_manifest_partition
+from diffusion_assets.models.loading import locate, resolve_device
+from diffusion_assets.models.presets import is_local_spec
+from diffusion_assets.training.from_spec import latest_adapter, plan_training
+
+from .partitions import lora_dataset_partitions
+from .resources import GpuResource, ProjectResource
+from .training import lora_adapter
+
+EVALUATION_CODE_VERSION = "evaluation-v1"
+
+
+class EvaluationConfig(dg.Config):
+    """What to evaluate with. `shapes` uses the shapes world's fixed plan and exact checker."""
+
+    plan: Literal["shapes", "validation_prompts"] = Field(
+        "shapes", description="shapes: seen/held-out shapes prompts; validation_prompts: the spec's own."
+    )
+    seeds: int = Field(4, gt=0, description="Fixed CPU seeds per prompt (shared by every weight).")
+    steps: int = Field(20, gt=0, description="Sampling steps.")
+    guidance: float = Field(2.0, ge=0, description="CFG scale.")
+    clip_model: str = Field(
+        "./models/shapes-tiny-clip", description="CLIP for CLIP-T/CLIP-I/KID/FD: a hub id or a ./folder."
+    )
+
+
+def _plan(config: EvaluationConfig, prompts: list[str], trigger: str | None) -> EvaluationPlan:
+    if config.plan == "shapes":
+        return shapes_plan(style="outlined", n_seeds=config.seeds)
+    kinds = [PlanPrompt(p, "trigger" if trigger and has_word(p, trigger) else "no_trigger") for p in prompts]
+    return EvaluationPlan(prompts=tuple(kinds), seeds=eval_seeds(config.seeds))
+
+
+@dg.asset(
+    partitions_def=lora_dataset_partitions,
+    deps=[lora_adapter],
+    pool="gpu",
+    code_version=EVALUATION_CODE_VERSION,
+    group_name="lora",
+    kinds={"html", "parquet"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "beats_baseline",
+            asset="evaluation_report",
+            blocking=True,
+            description="Style rate and CLIP-T gains over the weight-0 baseline reach the dataset spec's "
+            "`evaluation` thresholds; a failing adapter is not promoted.",
+        )
+    ],
+)
+def evaluation_report(
+    context: dg.AssetExecutionContext, config: EvaluationConfig, gpu: GpuResource, project: ProjectResource
+):
+    """An HTML report (grids of prompt × weight with aligned seeds, metric tables, loss curve) and a
+    Parquet metrics table for the dataset's newest adapter, evaluated at weights 0, 0.5 and 1."""
+    name, data_root = context.partition_key, project.data_dir()
+    spec = load_spec(project.dataset_spec_path(name))
+    adapter = latest_adapter(data_root, name)
+    if adapter is None:
+        raise RuntimeError(f"dataset '{name}' has no trained adapter: materialize lora_adapter first")
+    training = plan_training(spec.path, data_root, project.models_dir(), project.root_dir())
+    clip = config.clip_model
+    clip_dir = locate(
+        clip.removeprefix("./") if is_local_spec(clip) else clip,
+        models_dir=project.models_dir(),
+        project_root=project.root_dir(),
+        local=is_local_spec(clip),
+    )
+    plan = _plan(config, list(spec.spec.training.validation_prompts), spec.spec.trigger.word)
+    result = evaluate_adapter(
+        training.base.path,
+        data_root / adapter["path"],
+        clip_dir,
+        dataset_folder(data_root, name, adapter["dataset_version"]),
+        plan,
+        data_root / "reports" / name / adapter["adapter_id"],
+        RunSettings(
+            steps=config.steps,
+            guidance=config.guidance,
+            device=resolve_device(gpu.device),
+            dagster_run_id=context.run_id,
+            relative_to=data_root,
+        ),
+        thresholds=spec.spec.evaluation,
+        model_name=training.lineage.base_model_id,
+    )
+    manifest = write_manifest_partition(data_root, name, result.rows)
+    yield dg.MaterializeResult(
+        data_version=dg.DataVersion(result.report_id),
+        metadata={
+            "report": dg.MetadataValue.path(str(result.html_path)),
+            "metrics": dg.MetadataValue.path(str(result.metrics_path)),
+            "manifest": dg.MetadataValue.path(str(manifest)),
+            "adapter_id": adapter["adapter_id"],
+            "rows": len(result.rows),
+            "summary": dg.MetadataValue.md(result.markdown),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="beats_baseline",
+                passed=bool(result.passed),
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"reasons": "; ".join(result.reasons) or "all thresholds met"},
+            )
+        ],
+    )

@@ -1,0 +1,140 @@
+"""From a dataset to a trained adapter to its evaluation report, and the blocking gates between them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import torch
+
+from diffusion_assets.defs import training as training_defs
+from diffusion_assets.defs.captioning import CaptionerResource, image_captions
+from diffusion_assets.defs.datasets import lora_dataset
+from diffusion_assets.defs.evaluation import EvaluationConfig, evaluation_report
+from diffusion_assets.defs.generation import generated_images
+from diffusion_assets.defs.partitions import (
+    CATALOG_PARTITIONS_NAME,
+    LORA_DATASET_PARTITIONS_NAME,
+    generation_key,
+)
+from diffusion_assets.defs.resources import GpuResource, ProjectResource
+from diffusion_assets.defs.training import LoraTrainingConfig, lora_adapter
+from diffusion_assets.training.metadata import read_adapter_metadata as read_header
+from tests.conftest import write_catalog
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOG = """
+seed: 5
+defaults: {model: shapes-render, images_per_prompt: 4}
+entries:
+  - id: outline
+    prompt: "a {c} {s} on a gray background, in sks outline style"
+    variables: {c: [cyan, yellow], s: [circle, square]}
+"""
+SPEC = """
+sources: [{catalog: outline, dates: all}]
+captions: {source: captioner}
+trigger: {word: sks, placement: suffix, phrase: in sks outline style}
+split: {validation_fraction: 0.2, seed: 0}
+resolution: 32
+evaluation: {min_style_gain: null, min_clip_t_gain: null}
+training:
+  base_model: sd15
+  rank: 4
+  alpha: 4
+  learning_rate: 1.0e-3
+  steps: 12
+  batch_size: 4
+  checkpoint_every: 6
+  validation_every: 0
+  validation_prompts: ["a cyan circle on a gray background, in sks outline style"]
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tiny_mirror) -> str:
+    from transformers import CLIPProcessor
+
+    from diffusion_assets.shapes.config import ClipConfig
+    from diffusion_assets.shapes.tokenizer import build_tokenizer
+    from diffusion_assets.shapes.train_clip import build_clip, image_processor
+
+    folder = tiny_mirror / "test" / "tiny-clip"
+    tokenizer = build_tokenizer()
+    torch.manual_seed(0)
+    build_clip(
+        ClipConfig(hidden_size=32, intermediate_size=64, heads=2, projection_dim=16), tokenizer
+    ).save_pretrained(folder)
+    CLIPProcessor(image_processor=image_processor(), tokenizer=tokenizer).save_pretrained(folder)
+    return "test/tiny-clip"
+
+
+@pytest.fixture
+def chain(project, monkeypatch):
+    monkeypatch.setenv("DIFFUSION_ASSETS_ROOT", str(ROOT))  # models/shapes-render ships in the repo
+    (project / "lora_datasets").mkdir()
+    monkeypatch.setenv("DIFFUSION_ASSETS_DATASETS", str(project / "lora_datasets"))
+    write_catalog(project, "outline", CATALOG)
+    (project / "lora_datasets" / "outline_ds.yaml").write_text(SPEC)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(CATALOG_PARTITIONS_NAME, ["outline"])
+        instance.add_dynamic_partitions(LORA_DATASET_PARTITIONS_NAME, ["outline_ds"])
+        key = str(generation_key("outline", "2026-11-28"))
+        for asset in (generated_images, image_captions):
+            assert _run(instance, [asset], key).success
+        assert _run(instance, [lora_dataset], "outline_ds").success
+        yield instance
+
+
+def _run(instance, assets, partition, run_config=None, raise_on_error=True):
+    return dg.materialize(
+        assets,
+        instance=instance,
+        partition_key=partition,
+        resources={
+            "gpu": GpuResource(device="cpu"),
+            "project": ProjectResource(),
+            "captioner": CaptionerResource(mode="prompt"),
+        },
+        run_config=run_config,
+        raise_on_error=raise_on_error,
+    )
+
+
+def _config(clip: str) -> dg.RunConfig:
+    return dg.RunConfig(
+        {
+            "evaluation_report": EvaluationConfig(seeds=1, steps=3, clip_model=clip),
+            "lora_adapter": LoraTrainingConfig(),
+        }
+    )
+
+
+def test_adapter_then_report(chain, tiny_clip, project):
+    result = _run(chain, [lora_adapter, evaluation_report], "outline_ds", _config(tiny_clip))
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"lora_applies": True, "beats_baseline": True}
+    events = {
+        e.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    adapter = events["lora_adapter"]
+    header = read_header(adapter["path"].value)
+    assert header["diffusion_assets.dataset"] == "outline_ds"
+    assert header["ss_network_dim"] == "4" and header["diffusion_assets.trigger_word"] == "sks"
+    report = events["evaluation_report"]
+    assert Path(report["report"].value).is_file()
+    plan_cells = report["rows"].value
+    assert plan_cells % 3 == 0  # one row per (prompt, seed, weight) with weights 0, 0.5, 1
+
+
+def test_a_noop_adapter_blocks_its_evaluation(chain, tiny_clip, monkeypatch):
+    monkeypatch.setattr(training_defs, "lora_applies", lambda *a, **k: (False, {"mean_abs_diff": 0.0}))
+    result = _run(
+        chain, [lora_adapter, evaluation_report], "outline_ds", _config(tiny_clip), raise_on_error=False
+    )
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"lora_applies": False}
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert materialized == {"lora_adapter"}  # the report was never built
