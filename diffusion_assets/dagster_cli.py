@@ -47,3 +47,72 @@ def materialize_catalog(catalog: str, date: str, instance: dg.DagsterInstance | 
     for check in result.get_asset_check_evaluations():
         print(f"  check {check.check_name}: {'passed' if check.passed else 'FAILED'}")
     return result.success
+
+
+DEMO_CATALOGS = ("shapes_demo", "shapes_outline")
+DEMO_DATASET = "shapes_outline"
+
+
+def _sync_dataset_specs(instance: dg.DagsterInstance) -> None:
+    from diffusion_assets.datasets.load import load_spec  # noqa: PLC0415
+    from diffusion_assets.defs.partitions import LORA_DATASET_PARTITIONS_NAME  # noqa: PLC0415
+    from diffusion_assets.paths import dataset_specs_dir  # noqa: PLC0415
+
+    for path in catalog_files(dataset_specs_dir()):
+        spec = load_spec(path)
+        if not instance.has_dynamic_partition(LORA_DATASET_PARTITIONS_NAME, spec.name):
+            instance.add_dynamic_partitions(LORA_DATASET_PARTITIONS_NAME, [spec.name])
+        instance.report_runless_asset_event(file_observation("lora_dataset_spec", spec.name, spec.sha256))
+
+
+def run_demo(date: str, instance: dg.DagsterInstance | None = None) -> bool:
+    """The README's main job, stage by stage into the project's instance: generate the demo catalogs,
+    caption them, build the outline-style dataset, train its LoRA and evaluate it."""
+    from diffusion_assets.definitions import defs  # noqa: PLC0415
+
+    instance = instance or dg.DagsterInstance.get()
+    sync_partitions(instance)
+    _sync_dataset_specs(instance)
+    graph = defs.resolve_asset_graph()
+    resources = defs.resources
+
+    def stage(keys: list[str], partition: str) -> bool:
+        assets = [graph.assets_def_for_key(dg.AssetKey(k)) for k in keys]
+        result = dg.materialize(
+            assets,
+            instance=instance,
+            partition_key=partition,
+            resources=resources,
+            selection=keys,
+            raise_on_error=False,
+        )
+        for event in result.get_asset_materialization_events():
+            meta = event.materialization.metadata
+            shown = {k: v.value for k, v in meta.items() if k in _SHOWN}
+            print(f"{event.asset_key.to_user_string()} [{partition}]: {shown}")
+        for check in result.get_asset_check_evaluations():
+            print(f"  check {check.check_name}: {'passed' if check.passed else 'FAILED'}")
+        return result.success
+
+    ok = True
+    for catalog in DEMO_CATALOGS:
+        ok &= stage(["generated_images", "image_captions"], str(generation_key(catalog, date)))
+    ok = ok and stage(["lora_dataset", "lora_adapter", "evaluation_report"], DEMO_DATASET)
+    return ok
+
+
+_SHOWN = {
+    "rows",
+    "generated",
+    "skipped_existing",
+    "captioned",
+    "version",
+    "images",
+    "adapter_id",
+    "steps",
+    "final_loss",
+    "report",
+    "manifest",
+    "folder",
+    "path",
+}
