@@ -6,6 +6,7 @@ diffusion-assets import-kohya FILE --model P   convert kohya prompt lines into a
 diffusion-assets sync-partitions               register prompts/ catalogs as partitions
 diffusion-assets materialize CATALOG [--date]  generate one partition into the Dagster instance
 diffusion-assets demo                          the README's main job
+diffusion-assets lineage PNG|ID|SHA [--json]   trace an image (or --adapter/--dataset back to images)
 """
 
 from __future__ import annotations
@@ -92,6 +93,12 @@ def _demo(args: argparse.Namespace) -> int:
     return _materialize(args)
 
 
+def _lineage(args: argparse.Namespace) -> int:
+    from diffusion_assets.lineage.command import run_lineage  # noqa: PLC0415
+
+    return run_lineage(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="diffusion-assets", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -113,6 +120,19 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help=f"materialize the {DEMO_CATALOG} catalog end to end")
     p.add_argument("--date", default=today)
     p.set_defaults(func=_demo)
+    p = sub.add_parser(
+        "lineage",
+        help="trace an image forward, or an adapter or dataset back to its images",
+        description="Exit status: 0 traced, 1 nothing matches, 2 the image was modified after generation.",
+    )
+    p.add_argument("target", nargs="?", help="a PNG file, an image id, or a file or pixel sha256")
+    p.add_argument("--adapter", metavar="ID", help="reverse lineage of an adapter")
+    p.add_argument("--dataset", metavar="NAME[@VERSION]", help="reverse lineage of a dataset (all versions)")
+    p.add_argument("--limit", type=int, default=20, help="member images listed in reverse lineage")
+    p.add_argument("--json", action="store_true", help="print the JSON document instead of text")
+    p.add_argument("--index", action="store_true", help="build <data>/lineage.duckdb (if stale) first")
+    p.add_argument("--data", help="data root (default: DIFFUSION_ASSETS_DATA or <root>/data)")
+    p.set_defaults(func=_lineage)
     args = parser.parse_args(argv)
     return args.func(args)
 
