@@ -5,7 +5,7 @@ diffusion-assets presets                       list model presets
 diffusion-assets import-kohya FILE --model P   convert kohya prompt lines into a catalog
 diffusion-assets sync-partitions               register prompts/ catalogs as partitions
 diffusion-assets materialize CATALOG [--date]  generate one partition into the Dagster instance
-diffusion-assets demo                          the README's main job
+diffusion-assets demo                          the README's main job (the whole chain)
 diffusion-assets lineage PNG|ID|SHA [--json]   trace an image (or --adapter/--dataset back to images)
 """
 
@@ -19,8 +19,6 @@ from pathlib import Path
 
 from diffusion_assets import paths
 from diffusion_assets.catalog.load import CatalogError, load_catalog
-
-DEMO_CATALOG = "shapes_demo"
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -89,8 +87,9 @@ def _materialize(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    args.catalog, args.date = DEMO_CATALOG, args.date
-    return _materialize(args)
+    from diffusion_assets.dagster_cli import run_demo  # noqa: PLC0415
+
+    return 0 if run_demo(args.date) else 1
 
 
 def _lineage(args: argparse.Namespace) -> int:
@@ -117,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("catalog")
     p.add_argument("--date", default=today)
     p.set_defaults(func=_materialize)
-    p = sub.add_parser("demo", help=f"materialize the {DEMO_CATALOG} catalog end to end")
+    p = sub.add_parser(
+        "demo",
+        help="the main job: generate the demo catalogs, caption, build a dataset, train and evaluate a LoRA",
+    )
     p.add_argument("--date", default=today)
     p.set_defaults(func=_demo)
     p = sub.add_parser(

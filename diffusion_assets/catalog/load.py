@@ -10,11 +10,11 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from diffusion_assets.catalog.schema import Catalog, Entry, GenerationParams
 from diffusion_assets.models.presets import PRESETS, Preset, is_local_spec, preset_for_folder
+from diffusion_assets.yaml_input import read_yaml_mapping
 
 HINTS = {
     "steps": "steps is the number of denoising steps, a positive integer (e.g. 30).",
@@ -120,20 +120,13 @@ def load_catalog(path: str | Path) -> LoadedCatalog:
 
     path = Path(path)
     file = str(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CatalogError([CatalogIssue(file, None, None, f"cannot read: {exc.strerror}")]) from exc
-    try:
-        raw = yaml.safe_load(data)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        issue = CatalogIssue(file, None, None, f"not valid YAML{where}: {getattr(exc, 'problem', exc)}")
-        raise CatalogError([issue]) from exc
-    if not isinstance(raw, dict):
-        hint = "a catalog is a mapping with at least `entries:`; see prompts/shapes_demo.yaml."
-        raise CatalogError([CatalogIssue(file, None, None, "the file is not a YAML mapping", hint)])
+
+    def fail(message: str, hint: str | None) -> CatalogError:
+        return CatalogError([CatalogIssue(file, None, None, message, hint)])
+
+    data, raw = read_yaml_mapping(
+        path, fail, "a catalog is a mapping with at least `entries:`; see prompts/shapes_demo.yaml."
+    )
     try:
         catalog = Catalog.model_validate(raw)
     except ValidationError as exc:

@@ -12,12 +12,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from diffusion_assets.datasets.spec import NAME_PATTERN, TEMPLATE_FIELDS, DatasetSpec
 from diffusion_assets.files import sha256_bytes
 from diffusion_assets.models.presets import PRESETS
+from diffusion_assets.yaml_input import read_yaml_mapping
 
 HINTS = {
     "sources": "a list of `{catalog: <name in prompts/>, dates: all}` or `dates: [2026-11-28, ...]`.",
@@ -169,20 +169,13 @@ def load_spec(path: str | Path) -> LoadedSpec:
     """
     path = Path(path)
     file = str(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DatasetSpecError([SpecIssue(file, None, f"cannot read: {exc.strerror}")]) from exc
-    try:
-        raw = yaml.safe_load(data)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        issue = SpecIssue(file, None, f"not valid YAML{where}: {getattr(exc, 'problem', exc)}")
-        raise DatasetSpecError([issue]) from exc
-    if not isinstance(raw, dict):
-        hint = "a spec is a mapping with `sources:`, `captions:` and `resolution:`; see lora_datasets/."
-        raise DatasetSpecError([SpecIssue(file, None, "the file is not a YAML mapping", hint)])
+
+    def fail(message: str, hint: str | None) -> DatasetSpecError:
+        return DatasetSpecError([SpecIssue(file, None, message, hint)])
+
+    data, raw = read_yaml_mapping(
+        path, fail, "a spec is a mapping with `sources:`, `captions:` and `resolution:`; see lora_datasets/."
+    )
     try:
         spec = DatasetSpec.model_validate(raw)
     except ValidationError as exc:
