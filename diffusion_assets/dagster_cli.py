@@ -73,32 +73,24 @@ def run_demo(date: str, instance: dg.DagsterInstance | None = None) -> bool:
     instance = instance or dg.DagsterInstance.get()
     sync_partitions(instance)
     _sync_dataset_specs(instance)
-    graph = defs.resolve_asset_graph()
-    resources = defs.resources
 
-    def stage(keys: list[str], partition: str) -> bool:
-        assets = [graph.assets_def_for_key(dg.AssetKey(k)) for k in keys]
-        result = dg.materialize(
-            assets,
-            instance=instance,
-            partition_key=partition,
-            resources=resources,
-            selection=keys,
-            raise_on_error=False,
+    def stage(job: str, partition: str) -> bool:
+        result = defs.resolve_job_def(job).execute_in_process(
+            instance=instance, partition_key=partition, raise_on_error=False
         )
         for event in result.get_asset_materialization_events():
             meta = event.materialization.metadata
             shown = {k: v.value for k, v in meta.items() if k in _SHOWN}
-            print(f"{event.asset_key.to_user_string()} [{partition}]: {shown}")
+            print(f"{event.asset_key.to_user_string()} [{partition}]: {shown}", flush=True)
         for check in result.get_asset_check_evaluations():
-            print(f"  check {check.check_name}: {'passed' if check.passed else 'FAILED'}")
+            print(f"  check {check.check_name}: {'passed' if check.passed else 'FAILED'}", flush=True)
         return result.success
 
     ok = True
     for catalog in DEMO_CATALOGS:
-        ok &= stage(["generated_images", "image_captions"], str(generation_key(catalog, date)))
-    ok = ok and stage(["lora_dataset", "lora_adapter", "evaluation_report"], DEMO_DATASET)
-    return ok
+        key = str(generation_key(catalog, date))
+        ok = ok and stage("generate_catalog", key) and stage("caption_catalog", key)
+    return ok and stage("train_lora", DEMO_DATASET)
 
 
 _SHOWN = {

@@ -2,17 +2,12 @@
 
 import dagster as dg
 
-from diffusion_assets.defs.automation import (
-    build_dataset_job,
-    catalog_sensor,
-    dataset_spec_sensor,
-    generate_catalog_job,
-    nightly_generation,
-)
+from diffusion_assets.defs.automation import catalog_sensor, dataset_spec_sensor, nightly_generation
 from diffusion_assets.defs.captioning import CaptionerResource, image_captions
 from diffusion_assets.defs.datasets import lora_dataset
 from diffusion_assets.defs.evaluation import evaluation_report
 from diffusion_assets.defs.generation import generated_images
+from diffusion_assets.defs.jobs import JOBS
 from diffusion_assets.defs.partitions import lora_dataset_spec, prompt_catalog
 from diffusion_assets.defs.resources import GpuResource, ProjectResource
 from diffusion_assets.defs.training import lora_adapter
@@ -27,7 +22,7 @@ defs = dg.Definitions(
         lora_adapter,
         evaluation_report,
     ],
-    jobs=[generate_catalog_job, build_dataset_job],
+    jobs=JOBS,
     sensors=[catalog_sensor, dataset_spec_sensor],
     schedules=[nightly_generation],
     resources={"gpu": GpuResource(), "project": ProjectResource(), "captioner": CaptionerResource()},

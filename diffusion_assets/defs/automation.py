@@ -13,35 +13,18 @@ from diffusion_assets.datasets.load import load_spec
 from diffusion_assets.files import sha256_file
 from diffusion_assets.paths import catalog_files
 
-from .datasets import lora_dataset
-from .generation import generated_images
+from .jobs import build_dataset_job, generate_catalog_job
 from .partitions import (
     CATALOG_PARTITIONS_NAME,
     LORA_DATASET_PARTITIONS_NAME,
     catalog_partitions,
     file_observation,
     generation_key,
-    generation_partitions,
     lora_dataset_partitions,
     lora_dataset_spec,
     prompt_catalog,
 )
 from .resources import ProjectResource
-
-generate_catalog_job = dg.define_asset_job(
-    "generate_catalog",
-    selection=[generated_images],
-    partitions_def=generation_partitions,
-    description="Generate one catalog × date partition of images.",
-)
-
-
-build_dataset_job = dg.define_asset_job(
-    "build_lora_dataset",
-    selection=[lora_dataset],
-    partitions_def=lora_dataset_partitions,
-    description="Build one LoRA dataset version from its spec.",
-)
 
 
 def _today() -> str:

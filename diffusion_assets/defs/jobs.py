@@ -1,0 +1,36 @@
+"""Jobs: the stages a user (or a sensor, schedule or the demo command) launches as one run each."""
+
+import dagster as dg
+
+from .captioning import image_captions
+from .datasets import lora_dataset
+from .evaluation import evaluation_report
+from .generation import generated_images
+from .partitions import generation_partitions, lora_dataset_partitions
+from .training import lora_adapter
+
+generate_catalog_job = dg.define_asset_job(
+    "generate_catalog",
+    selection=[generated_images],
+    partitions_def=generation_partitions,
+    description="Generate one catalog × date partition of images.",
+)
+caption_catalog_job = dg.define_asset_job(
+    "caption_catalog",
+    selection=[image_captions],
+    partitions_def=generation_partitions,
+    description="Caption one catalog × date partition of images.",
+)
+build_dataset_job = dg.define_asset_job(
+    "build_lora_dataset",
+    selection=[lora_dataset],
+    partitions_def=lora_dataset_partitions,
+    description="Build one LoRA dataset version from its spec.",
+)
+train_lora_job = dg.define_asset_job(
+    "train_lora",
+    selection=[lora_dataset, lora_adapter, evaluation_report],
+    partitions_def=lora_dataset_partitions,
+    description="Build the dataset, train its LoRA and evaluate it; the blocking checks stop a no-op adapter.",
+)
+JOBS = [generate_catalog_job, caption_catalog_job, build_dataset_job, train_lora_job]
