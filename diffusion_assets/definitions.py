@@ -10,6 +10,8 @@ from diffusion_assets.defs.generation import generated_images
 from diffusion_assets.defs.jobs import JOBS
 from diffusion_assets.defs.partitions import lora_dataset_spec, prompt_catalog
 from diffusion_assets.defs.resources import GpuResource, ProjectResource
+from diffusion_assets.defs.shapes import shapes_clip, shapes_tiny, shapes_unet, shapes_vae
+from diffusion_assets.defs.theory import theory_report
 from diffusion_assets.defs.training import lora_adapter
 
 defs = dg.Definitions(
@@ -21,6 +23,11 @@ defs = dg.Definitions(
         lora_dataset,
         lora_adapter,
         evaluation_report,
+        shapes_vae,
+        shapes_clip,
+        shapes_unet,
+        shapes_tiny,
+        theory_report,
     ],
     jobs=JOBS,
     sensors=[catalog_sensor, dataset_spec_sensor],

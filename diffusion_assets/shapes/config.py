@@ -27,6 +27,10 @@ class VaeConfig:
     batch_size: int = 32
     lr: float = 4e-3
     kl_weight: float = 1e-6
+    latent_std: float = 1.0
+    """Std of the scaled latents the UNet sees; above 1 it raises the SNR of every timestep by its square,
+    the resolution shift of "simple diffusion" (Hoogeboom et al. 2023) for latents far smaller than the
+    64x64 grid Stable Diffusion's betas were tuned for."""
     eval_per_combo: int = 2
     """Reconstructions scored per (combo, style): 2 x 162 images."""
     log_every: int = 25
@@ -64,7 +68,7 @@ class UnetConfig:
     layers_per_block: int = 1
     attention_heads: int = 4
     n_images: int = 9000
-    steps: int = 3000
+    steps: int = 2000
     batch_size: int = 64
     lr: float = 1e-3
     warmup_steps: int = 100
@@ -77,6 +81,15 @@ class UnetConfig:
     min_snr_gamma: float | None = None
     """Min-SNR-gamma loss weighting (Hang et al. 2023); None trains on the plain v-prediction MSE."""
     beta_schedule: str = "scaled_linear"
+    beta_start: float = 0.00085
+    beta_end: float = 0.012
+    """Stable Diffusion's betas; Ho et al. 2020 use 1e-4 and 0.02 with the ``linear`` schedule."""
+    prediction_type: str = "v_prediction"
+    """``v_prediction`` (Salimans & Ho 2022) or ``epsilon`` (Ho et al. 2020); the theory report compares them."""
+    zero_terminal_snr: bool = True
+    """Rescale the betas so that SNR(T) = 0 (Lin et al. 2023, Alg. 1)."""
+    timestep_spacing: str = "trailing"
+    """Sampling timesteps: ``trailing`` starts at t = T (Lin et al. 2023, Sec. 3.3); ``leading`` is SD's."""
     log_every: int = 25
 
 

@@ -38,12 +38,12 @@ def scheduler_kwargs(config: UnetConfig) -> dict:
     """The noise schedule shared by training and the shipped sampler (Lin et al. 2023, Sec. 3)."""
     return {
         "num_train_timesteps": 1000,
-        "beta_start": 0.00085,
-        "beta_end": 0.012,
+        "beta_start": config.beta_start,
+        "beta_end": config.beta_end,
         "beta_schedule": config.beta_schedule,
-        "prediction_type": "v_prediction",
-        "rescale_betas_zero_snr": True,
-        "timestep_spacing": "trailing",
+        "prediction_type": config.prediction_type,
+        "rescale_betas_zero_snr": config.zero_terminal_snr,
+        "timestep_spacing": config.timestep_spacing,
         "steps_offset": 1,  # StableDiffusionPipeline rewrites (and warns about) any other value
         "clip_sample": False,
     }
@@ -135,14 +135,15 @@ def train_unet(
             device
         )
         xt = noise_sched.add_noise(x0, noise, t)
-        target = noise_sched.get_velocity(x0, noise, t)
+        v_pred = config.prediction_type == "v_prediction"
+        target = noise_sched.get_velocity(x0, noise, t) if v_pred else noise
         context = (
             text_encoder(prompt_ids[cond]).last_hidden_state if config.train_text_encoder else cached[cond]
         )
         per_sample = F.mse_loss(unet(xt, t, context).sample, target, reduction="none").mean(dim=(1, 2, 3))
-        if config.min_snr_gamma is not None:  # Hang et al. 2023, Eq. 9, v-prediction form
+        if config.min_snr_gamma is not None:  # Hang et al. 2023, Eq. 9 (v form: / (snr + 1); eps: / snr)
             snr = alphas[t] / (1 - alphas[t])
-            per_sample = per_sample * snr.clamp(max=config.min_snr_gamma) / (snr + 1)
+            per_sample = per_sample * snr.clamp(max=config.min_snr_gamma) / (snr + 1 if v_pred else snr)
         loss = per_sample.mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
