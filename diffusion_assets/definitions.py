@@ -5,7 +5,7 @@ import dagster as dg
 from diffusion_assets.defs.automation import catalog_sensor, dataset_spec_sensor, nightly_generation
 from diffusion_assets.defs.captioning import CaptionerResource, image_captions
 from diffusion_assets.defs.datasets import lora_dataset
-from diffusion_assets.defs.evaluation import evaluation_report
+from diffusion_assets.defs.evaluation import evaluation_report, model_comparison
 from diffusion_assets.defs.generation import generated_images
 from diffusion_assets.defs.jobs import JOBS
 from diffusion_assets.defs.partitions import lora_dataset_spec, prompt_catalog
@@ -28,6 +28,7 @@ defs = dg.Definitions(
         shapes_unet,
         shapes_tiny,
         theory_report,
+        model_comparison,
     ],
     jobs=JOBS,
     sensors=[catalog_sensor, dataset_spec_sensor],

@@ -2,7 +2,9 @@
 
 import dagster as dg
 
+from diffusion_assets.captioning.checks import check_captions
 from diffusion_assets.datasets.build import GRID_FILE, build_dataset
+from diffusion_assets.datasets.load import load_spec
 from diffusion_assets.previews import thumbnail_markdown
 
 from .partitions import lora_dataset_partitions, lora_dataset_spec
@@ -17,16 +19,27 @@ DATASET_CODE_VERSION = "lora-dataset-v1"
     code_version=DATASET_CODE_VERSION,
     group_name="lora",
     kinds={"parquet", "huggingface"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "captions_have_trigger",
+            asset="lora_dataset",
+            description="Every caption contains the spec's trigger word (when it has one): the LoRA learns "
+            "its style only from captions that name it.",
+        )
+    ],
 )
-def lora_dataset(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.MaterializeResult:
+def lora_dataset(context: dg.AssetExecutionContext, project: ProjectResource):
     """One LoRA training dataset per spec in lora_datasets/: an imagefolder with caption sidecars, a
     dataset card and a membership manifest under data/datasets/<name>/<version>/. Builds are
     immutable: unchanged inputs reuse the existing version, any change makes a new one."""
     name = context.partition_key
-    result = build_dataset(project.dataset_spec_path(name), project.data_dir(), run_id=context.run_id)
+    spec_path = project.dataset_spec_path(name)
+    result = build_dataset(spec_path, project.data_dir(), run_id=context.run_id)
+    trigger = load_spec(spec_path).spec.trigger.word
+    report = check_captions([(m.image_id, m.caption) for m in result.members], trigger=trigger)
     if not result.created:
         context.log.info(f"{name}: version {result.version} already built; nothing written")
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         data_version=dg.DataVersion(result.version),
         metadata={
             "version": result.version,
@@ -43,4 +56,11 @@ def lora_dataset(context: dg.AssetExecutionContext, project: ProjectResource) ->
                 thumbnail_markdown([result.folder / GRID_FILE], cols=1, cell=160)
             ),
         },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="captions_have_trigger",
+                passed=not report.issues,
+                metadata={"trigger": trigger or "(none)", "failing": str(report.failing_ids[:20])},
+            )
+        ],
     )

@@ -115,3 +115,72 @@ def evaluation_report(
             )
         ],
     )
+
+
+class ModelComparisonConfig(dg.Config):
+    """Which models to compare (Lab 2.6.4: e.g. sdxl-base vs flux-schnell), on which prompts."""
+
+    models: list[str] = Field(
+        default_factory=lambda: ["shapes-tiny", "shapes-render"],
+        description="Two or more presets or ./folders, generated with the same prompts and CPU seeds.",
+    )
+    catalog: str | None = Field(
+        None, description="Take the prompts from this catalog in prompts/; unset: the shapes world's plan."
+    )
+    max_prompts: int = Field(12, gt=0, description="At most this many distinct prompts from the catalog.")
+    seeds: int = Field(4, gt=0, description="Fixed CPU seeds per prompt, shared by every model.")
+    steps: int = Field(20, gt=0, description="Sampling steps for every model.")
+    guidance: float = Field(2.0, ge=0, description="Guidance for every model.")
+    clip_model: str = Field(
+        "./models/shapes-tiny-clip", description="CLIP for CLIP-T: a hub id or a ./folder."
+    )
+
+
+@dg.asset(
+    group_name="evaluation", pool="gpu", code_version=EVALUATION_CODE_VERSION, kinds={"html", "parquet"}
+)
+def model_comparison(
+    config: ModelComparisonConfig, gpu: GpuResource, project: ProjectResource
+) -> dg.MaterializeResult:
+    """Two or more models over the same prompts and CPU seeds: side-by-side grids, CLIP-T, diversity
+    and (on the shapes world) exact adherence, in one HTML report under data/reports/comparisons/."""
+    from diffusion_assets.catalog.expand import expand_catalog  # noqa: PLC0415
+    from diffusion_assets.catalog.load import load_catalog, resolve_model  # noqa: PLC0415
+    from diffusion_assets.evaluation.evaluate import compare_models  # noqa: PLC0415
+    from diffusion_assets.models.loading import model_refs  # noqa: PLC0415
+
+    root = project.root_dir()
+    folders = {
+        spec: model_refs(resolve_model(spec, root), project.models_dir(), root, gpu.allow_download)[
+            "base"
+        ].path
+        for spec in config.models
+    }
+    if config.catalog:
+        jobs = expand_catalog(load_catalog(project.catalog_path(config.catalog)), "2000-01-01")
+        prompts = list(dict.fromkeys(j.prompt for j in jobs))[: config.max_prompts]
+        plan = EvaluationPlan(
+            prompts=tuple(PlanPrompt(p, "no_trigger") for p in prompts), seeds=eval_seeds(config.seeds)
+        )
+    else:
+        plan = shapes_plan(style=None, n_seeds=config.seeds)
+    clip = config.clip_model
+    clip_dir = locate(clip.removeprefix("./") if is_local_spec(clip) else clip, models_dir=project.models_dir(),
+                      project_root=root, local=is_local_spec(clip))  # fmt: skip
+    name = "-vs-".join(s.strip("./").replace("/", "_") for s in config.models)
+    result = compare_models(
+        folders,
+        plan,
+        clip_dir,
+        project.data_dir() / "reports" / "comparisons" / name,
+        RunSettings(steps=config.steps, guidance=config.guidance, device=resolve_device(gpu.device),
+                    relative_to=project.data_dir()),
+    )  # fmt: skip
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(result.report_id),
+        metadata={
+            "report": dg.MetadataValue.path(str(result.html_path)),
+            "metrics": dg.MetadataValue.path(str(result.metrics_path)),
+            "summary": dg.MetadataValue.md(result.markdown),
+        },
+    )

@@ -9,6 +9,7 @@ PNGs land in ``<out_dir>/images/<variant>/p<prompt>-s<seed>.png``, written atomi
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from PIL import Image
 
 from diffusion_assets.evaluation.plan import EvaluationPlan, ModelComparisonPlan
 from diffusion_assets.files import atomic_path, sha256_file
+from diffusion_assets.models.loading import pipeline_class
 from diffusion_assets.seeds import cpu_generator
 
 ADAPTER_NAME = "evaluated"
@@ -67,7 +69,8 @@ def load_pipeline(
             f"no diffusers pipeline at {folder} (model_index.json missing); pass a folder written by "
             "save_pretrained, e.g. models/shapes-tiny (`diffusion-assets train-shapes-tiny`)"
         )
-    pipe = DiffusionPipeline.from_pretrained(folder, dtype=dtype)
+    class_name = json.loads((folder / "model_index.json").read_text())["_class_name"]
+    pipe = pipeline_class(class_name).from_pretrained(folder, dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 

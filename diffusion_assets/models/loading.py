@@ -170,9 +170,7 @@ def load_model(preset: Preset, refs: dict[str, ModelRef], options: LoadOptions) 
     extra = {}
     if "controlnet" in refs:
         extra["controlnet"] = diffusers.ControlNetModel.from_pretrained(refs["controlnet"].path, dtype=dtype)
-    from diffusion_assets.models.render import CUSTOM_PIPELINES  # noqa: PLC0415
-
-    pipe_cls = getattr(diffusers, preset.pipeline_class, None) or CUSTOM_PIPELINES[preset.pipeline_class]
+    pipe_cls = pipeline_class(preset.pipeline_class)
     pipe = pipe_cls.from_pretrained(refs["base"].path, dtype=dtype, **extra)
     # 2. the refiner shares the base's second text encoder and VAE (diffusers SDXL docs)
     refiner = None
@@ -200,6 +198,18 @@ def load_model(preset: Preset, refs: dict[str, ModelRef], options: LoadOptions) 
         depth_estimator=depth,
         load_seconds=time.perf_counter() - start,
     )
+
+
+def pipeline_class(class_name: str):
+    """The class of a ``model_index.json``'s ``_class_name``: diffusers', or one of this project's."""
+    import diffusers  # noqa: PLC0415
+
+    from diffusion_assets.models.render import CUSTOM_PIPELINES  # noqa: PLC0415
+
+    found = getattr(diffusers, class_name, None) or CUSTOM_PIPELINES.get(class_name)
+    if found is None:
+        raise ValueError(f"pipeline class {class_name} is neither in diffusers nor in diffusion_assets")
+    return found
 
 
 def _place(pipe, device: str, options: LoadOptions) -> None:

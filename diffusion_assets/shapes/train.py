@@ -18,6 +18,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from diffusion_assets.shapes.assemble import assemble
 from diffusion_assets.shapes.config import TrainConfig
 from diffusion_assets.shapes.evaluate import evaluate_adherence
@@ -52,8 +54,13 @@ def write_curves(out_dir: Path, stage_dirs: dict[str, Path]) -> Path:
         writer.writerows(rows)
     fig, axes = plt.subplots(1, len(STAGES), figsize=(4 * len(STAGES), 3))
     for ax, stage in zip(axes, STAGES, strict=True):
-        points = [(int(r[1]), float(r[2])) for r in rows if r[0] == stage]
-        ax.plot([p[0] for p in points], [p[1] for p in points])
+        steps = np.array([int(r[1]) for r in rows if r[0] == stage])
+        losses = np.array([float(r[2]) for r in rows if r[0] == stage])
+        ax.plot(steps, losses, alpha=0.4, label="logged")
+        if len(losses) >= 20:  # the UNet's loss depends on the sampled timesteps: show a running mean
+            window = len(losses) // 10
+            ax.plot(steps[window - 1 :], np.convolve(losses, np.ones(window) / window, "valid"), label="mean")
+            ax.legend()
         ax.set(title=stage, xlabel="step", ylabel="loss", yscale="log")
     fig.tight_layout()
     fig.savefig(out_dir / "loss_curves.png", dpi=80)

@@ -109,9 +109,10 @@ def train_vae(
         if step % config.log_every == 0 or step == config.steps - 1:
             losses.add(step, loss.item())
     vae.eval()
-    # 4. unit-variance latents, as Stable Diffusion's 0.18215 does (Rombach et al. 2022, Sec. 4.3.2)
-    latents = encode(vae, images[:2048])
-    vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
+    # 4. scale latents to std ``latent_std`` (Stable Diffusion's 0.18215 makes it 1; Rombach et al. 2022)
+    vae.register_to_config(scaling_factor=1.0)
+    raw = encode(vae, images[:2048])
+    vae.register_to_config(scaling_factor=float(config.latent_std / raw.std()))
     # 5. evaluate and save
     metrics = {**losses.timing(), "parameters": sum(p.numel() for p in vae.parameters())}
     metrics |= evaluate_vae(vae, seed, config.eval_per_combo)

@@ -138,3 +138,32 @@ def test_a_noop_adapter_blocks_its_evaluation(chain, tiny_clip, monkeypatch):
     assert checks == {"lora_applies": False}
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert materialized == {"lora_adapter"}  # the report was never built
+
+
+def test_model_comparison_report(project, tiny_clip, monkeypatch):
+    from diffusion_assets.defs.evaluation import ModelComparisonConfig, model_comparison
+
+    monkeypatch.setenv("DIFFUSION_ASSETS_ROOT", str(ROOT))
+    write_catalog(
+        project,
+        "duo",
+        "defaults: {model: sd15}\nentries: [{id: a, prompt: 'a red circle on a gray background'}]",
+    )
+    config = ModelComparisonConfig(
+        models=["sd15", "shapes-render"], catalog="duo", seeds=2, steps=2, clip_model=tiny_clip
+    )
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [model_comparison],
+            instance=instance,
+            resources={"gpu": GpuResource(device="cpu"), "project": ProjectResource()},
+            run_config=dg.RunConfig({"model_comparison": config}),
+        )
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(meta["metrics"].value).to_pylist()
+    assert sorted((r["model"], r["seed"]) for r in rows) == sorted(
+        (m, s) for m in ("sd15", "shapes-render") for s in {r["seed"] for r in rows}
+    )
+    assert len(rows) == 4 and Path(meta["report"].value).is_file()

@@ -73,6 +73,9 @@ def test_generation_to_captions_to_dataset(chain_project):
         checks = {c.check_name: c.passed for c in captions.get_asset_check_evaluations()}
         assert checks == {"captions_not_empty": True, "no_repeated_tokens": True, "fits_text_encoder": True}
         built = _materialize(instance, [lora_dataset], "outline_ds")
+        assert {c.check_name: c.passed for c in built.get_asset_check_evaluations()} == {
+            "captions_have_trigger": True
+        }
         meta = built.get_asset_materialization_events()[0].materialization.metadata
         again = _materialize(instance, [lora_dataset], "outline_ds")
         meta_again = again.get_asset_materialization_events()[0].materialization.metadata

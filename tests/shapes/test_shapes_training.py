@@ -105,3 +105,24 @@ def test_a_stage_is_deterministic_by_seed(tmp_path):
     a = load_file(tmp_path / "a" / "diffusion_pytorch_model.safetensors")
     b = load_file(tmp_path / "b" / "diffusion_pytorch_model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_evaluate_adherence_scores_seen_and_held_out_apart(trained):
+    from diffusion_assets.shapes.evaluate import evaluate_adherence
+
+    root, _ = trained
+    scores = evaluate_adherence(root / "shapes-tiny", n=2, steps=2, seeds=[4, 5])
+    assert scores["seen_n"] == 2 and scores["held_out_n"] == 2
+    assert 0.0 <= scores["seen_all"] <= scores["seen_colour"] <= 1.0
+
+
+def test_evaluation_fails_loudly(trained, tmp_path):
+    from diffusion_assets.shapes.evaluate import evaluate_adherence, evaluation_prompts
+
+    root, _ = trained
+    with pytest.raises(ValueError, match="one seed per sample"):
+        evaluate_adherence(root / "shapes-tiny", n=3, seeds=[1])
+    with pytest.raises(FileNotFoundError, match="train_shapes_tiny"):
+        evaluate_adherence(tmp_path)
+    targets = evaluation_prompts("held_out", 10)
+    assert targets[0] == targets[9] and len(set(targets)) == 9
