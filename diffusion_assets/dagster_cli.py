@@ -49,7 +49,7 @@ def materialize_catalog(catalog: str, date: str, instance: dg.DagsterInstance | 
     return result.success
 
 
-DEMO_CATALOGS = ("shapes_demo", "shapes_outline")
+DEMO_CATALOGS = ("shapes_demo", "shapes_outline", "shapes_filled_prior")
 DEMO_DATASET = "shapes_outline"
 
 

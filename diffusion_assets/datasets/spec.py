@@ -32,6 +32,11 @@ class Source(_Strict):
         "all",
         description="`all` (every date partition generated so far) or a list of YYYY-MM-DD dates.",
     )
+    prior: bool = Field(
+        False,
+        description="Regularisation images (DreamBooth-style prior preservation): captioned without the "
+        "trigger, so the trigger check skips them.",
+    )
 
     @field_validator("dates", mode="before")
     @classmethod

@@ -24,8 +24,12 @@ def test_example_specs_load(path):
 
 def test_shapes_outline_matches_the_shapes_world_captions():
     spec = load_spec(REPO / "lora_datasets" / "shapes_outline.yaml").spec
-    assert spec.sources[0].catalog == "shapes_outline"
-    assert (spec.trigger.word, spec.trigger.placement) == ("sks", "suffix")
+    assert [(s.catalog, s.prior) for s in spec.sources] == [
+        ("shapes_outline", False),
+        ("shapes_filled_prior", True),
+    ]
+    # the captioner writes the trigger phrase for outlined images; prior images must not get it
+    assert (spec.trigger.word, spec.trigger.placement) == ("sks", "none")
     from diffusion_assets.shapes.captions import STYLE_PHRASES
 
     assert spec.trigger.phrase == STYLE_PHRASES["outlined"]
