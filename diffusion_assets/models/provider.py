@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import resource
@@ -24,7 +25,9 @@ from diffusion_assets.models.presets import Preset
 _PACKAGES = ("torch", "diffusers", "transformers", "peft", "accelerate", "safetensors", "diffusion_assets")
 
 
+@functools.cache
 def package_versions() -> dict[str, str]:
+    """Versions of the packages that shape an image (read once per process: metadata lookups are slow)."""
     versions = {"python": platform.python_version()}
     for name in _PACKAGES:
         try:
@@ -57,6 +60,7 @@ class ModelProvider:
         self.allow_download = allow_download
         self._refs: dict[str, dict[str, ModelRef]] = {}
         self._models: dict[str, LoadedModel] = {}
+        self._described: dict | None = None
         self.device = resolve_device(options.device)
         if self.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
@@ -91,8 +95,11 @@ class ModelProvider:
         return int(rss if sys.platform == "darwin" else rss * 1024)
 
     def describe(self) -> dict:
-        return {
-            "device": self.device,
-            "device_name": self.device_name(),
-            "package_versions": json.dumps(package_versions(), sort_keys=True),
-        }
+        """Device and package columns of a manifest row (computed once per provider)."""
+        if self._described is None:
+            self._described = {
+                "device": self.device,
+                "device_name": self.device_name(),
+                "package_versions": json.dumps(package_versions(), sort_keys=True),
+            }
+        return self._described
