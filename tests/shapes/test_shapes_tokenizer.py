@@ -39,3 +39,18 @@ def test_save_and_reload_give_the_same_ids(tokenizer, tmp_path):
                 again(text, padding="max_length", max_length=MAX_LENGTH).input_ids
                 == tokenizer(text, padding="max_length", max_length=MAX_LENGTH).input_ids
             )
+
+
+def test_vocabulary_is_identical_in_another_process(tokenizer):
+    # tokenizers' own BpeTrainer breaks ties by hash order; ours must not depend on the process
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = "import json; from diffusion_assets.shapes.tokenizer import build_tokenizer as b; print(json.dumps(b().get_vocab()))"
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == tokenizer.get_vocab()
