@@ -11,7 +11,6 @@ from diffusion_assets.catalog.load import (
     LoadedCatalog,
     _entry_label,
     placeholders,
-    resolve_model,
 )
 from diffusion_assets.models.presets import Preset
 
@@ -35,7 +34,7 @@ def semantic_issues(loaded: LoadedCatalog) -> list[CatalogIssue]:
             issue("id", f"duplicate id '{entry.id}' ({counts[entry.id]} entries use it)")
         params = merged_params(catalog, entry)
         try:
-            preset = resolve_model(params.model, base_dir)
+            preset = loaded.preset_for(params)
         except ValueError as exc:
             issue("model", str(exc))
             continue

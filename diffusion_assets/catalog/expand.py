@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from diffusion_assets.catalog.load import LoadedCatalog, entry_variables, resolve_model
+from diffusion_assets.catalog.load import LoadedCatalog, entry_variables
 from diffusion_assets.catalog.schema import Catalog, Entry, GenerationParams
 from diffusion_assets.files import sha256_bytes
 from diffusion_assets.models.presets import Preset
@@ -99,8 +99,7 @@ def merged_params(catalog: Catalog, entry: Entry) -> GenerationParams:
     return GenerationParams(**{k: own[k] if own[k] is not None else defaults[k] for k in defaults})
 
 
-def resolve_params(params: GenerationParams, base_dir: Path) -> ResolvedParams:
-    preset = resolve_model(params.model, base_dir)
+def resolve_params(params: GenerationParams, base_dir: Path, preset: Preset) -> ResolvedParams:
 
     def pick(value, default):
         return default if value is None else value
@@ -144,7 +143,7 @@ def expand_catalog(loaded: LoadedCatalog, date: str) -> list[ImageJob]:
     jobs = []
     for entry in catalog.entries:
         merged = merged_params(catalog, entry)
-        params = resolve_params(merged, loaded.path.parent)
+        params = resolve_params(merged, loaded.path.parent, loaded.preset_for(merged))
         base_seed = catalog.seed if entry.seed is None else entry.seed
         seed_date = date if catalog.vary_seed_by_date else None
         for expanded_id, combo in expand_entry(catalog, entry):

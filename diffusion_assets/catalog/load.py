@@ -7,14 +7,14 @@ Every problem becomes one ``CatalogIssue`` naming the file, the entry and the fi
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from diffusion_assets.catalog.schema import Catalog, Entry, GenerationParams
 from diffusion_assets.models.presets import PRESETS, Preset, is_local_spec, preset_for_folder
-from diffusion_assets.yaml_input import read_yaml_mapping
+from diffusion_assets.yaml_input import InputError, InputIssue, read_yaml_mapping
 
 HINTS = {
     "steps": "steps is the number of denoising steps, a positive integer (e.g. 30).",
@@ -28,31 +28,14 @@ HINTS = {
 }
 
 
-@dataclass(frozen=True)
-class CatalogIssue:
-    file: str
-    entry: str | None
-    field: str | None
-    message: str
-    hint: str | None = None
-
-    def __str__(self) -> str:
-        where = [self.file]
-        if self.entry:
-            where.append(self.entry)
-        if self.field:
-            where.append(f"field '{self.field}'")
-        text = f"{': '.join([', '.join(where), self.message])}"
-        return f"{text}\n    hint: {self.hint}" if self.hint else text
+CatalogIssue = InputIssue
+"""One catalog problem: file, entry, field, message and hint."""
 
 
-class CatalogError(ValueError):
+class CatalogError(InputError):
     """A catalog failed validation; ``issues`` lists every problem found."""
 
-    def __init__(self, issues: list[CatalogIssue]):
-        self.issues = issues
-        noun = "problem" if len(issues) == 1 else "problems"
-        super().__init__(f"{len(issues)} {noun} in catalog:\n" + "\n".join(f"  - {i}" for i in issues))
+    what = "catalog"
 
 
 @dataclass(frozen=True)
@@ -64,9 +47,14 @@ class LoadedCatalog:
     sha256: str
     catalog: Catalog
     raw: bytes
+    _presets: dict = field(default_factory=dict, repr=False, compare=False)
 
     def preset_for(self, params: GenerationParams) -> Preset:
-        return resolve_model(params.model or self.catalog.defaults.model, self.path.parent)
+        """The entry's preset, resolved once per model spec (a folder's config is read once)."""
+        spec = params.model or self.catalog.defaults.model
+        if spec not in self._presets:
+            self._presets[spec] = resolve_model(spec, self.path.parent)
+        return self._presets[spec]
 
 
 def resolve_model(spec: str | None, base_dir: Path) -> Preset:

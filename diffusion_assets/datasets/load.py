@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from diffusion_assets.datasets.spec import NAME_PATTERN, TEMPLATE_FIELDS, DatasetSpec
 from diffusion_assets.files import sha256_bytes
 from diffusion_assets.models.presets import PRESETS
-from diffusion_assets.yaml_input import read_yaml_mapping
+from diffusion_assets.yaml_input import InputError, InputIssue, read_yaml_mapping
 
 HINTS = {
     "sources": "a list of `{catalog: <name in prompts/>, dates: all}` or `dates: [2026-11-28, ...]`.",
@@ -35,26 +35,14 @@ HINTS = {
 }
 
 
-@dataclass(frozen=True)
-class SpecIssue:
-    file: str
-    field: str | None
-    message: str
-    hint: str | None = None
-
-    def __str__(self) -> str:
-        where = f"{self.file}, field '{self.field}'" if self.field else self.file
-        text = f"{where}: {self.message}"
-        return f"{text}\n    hint: {self.hint}" if self.hint else text
+SpecIssue = InputIssue
+"""One dataset-spec problem: file, field path (no entry), message and hint."""
 
 
-class DatasetSpecError(ValueError):
+class DatasetSpecError(InputError):
     """A dataset spec failed validation; ``issues`` lists every problem found."""
 
-    def __init__(self, issues: list[SpecIssue]):
-        self.issues = issues
-        noun = "problem" if len(issues) == 1 else "problems"
-        super().__init__(f"{len(issues)} {noun} in dataset spec:\n" + "\n".join(f"  - {i}" for i in issues))
+    what = "dataset spec"
 
 
 @dataclass(frozen=True)
@@ -95,7 +83,7 @@ def _pydantic_issues(file: str, error: ValidationError) -> list[SpecIssue]:
         hint = _hint(field)
         if err["type"] == "extra_forbidden" and len(loc) == 1:
             hint = "top-level fields: " + ", ".join(DatasetSpec.model_fields) + "."
-        issue = SpecIssue(file, field, message, hint)
+        issue = SpecIssue(file, None, field, message, hint)
         if issue not in issues:
             issues.append(issue)
     return issues
@@ -111,7 +99,7 @@ def semantic_issues(file: str, name: str, spec: DatasetSpec) -> list[SpecIssue]:
     issues: list[SpecIssue] = []
 
     def issue(field: str | None, message: str, hint: str | None = None) -> None:
-        issues.append(SpecIssue(file, field, message, hint or _hint(field)))
+        issues.append(SpecIssue(file, None, field, message, hint or _hint(field)))
 
     if not re.match(NAME_PATTERN, name):
         issue(None, f"the file name '{name}' cannot name a dataset", "rename it to letters, digits, _ - .")
@@ -171,7 +159,7 @@ def load_spec(path: str | Path) -> LoadedSpec:
     file = str(path)
 
     def fail(message: str, hint: str | None) -> DatasetSpecError:
-        return DatasetSpecError([SpecIssue(file, None, message, hint)])
+        return DatasetSpecError([SpecIssue(file, None, None, message, hint)])
 
     data, raw = read_yaml_mapping(
         path, fail, "a spec is a mapping with `sources:`, `captions:` and `resolution:`; see lora_datasets/."

@@ -7,11 +7,14 @@ from diffusion_assets.generation.partition import RunInfo, generate_partition, v
 from diffusion_assets.manifests import generation as gm
 from diffusion_assets.manifests.io import read_table, schema_problems
 from diffusion_assets.previews import markdown_table, thumbnail_markdown
+from diffusion_assets.progress import ThrottledProgress
 
 from .partitions import generation_partitions, prompt_catalog
 from .resources import GpuResource, ProjectResource
 
 GENERATION_CODE_VERSION = "generation-v1"
+PROGRESS_LOG_SECONDS = 10.0
+"""At most one progress line per this many seconds (the first and last batches are always logged)."""
 
 
 class GenerationConfig(dg.Config):
@@ -60,9 +63,10 @@ def generated_images(
     provider = gpu.provider(project)
     run = RunInfo(context.run_id, str(context.partition_key), GENERATION_CODE_VERSION)
 
-    def progress(done: int, total: int) -> None:
-        context.log.info(f"{catalog} {date}: batch {done}/{total} written")
-
+    progress = ThrottledProgress(
+        lambda done, total: context.log.info(f"{catalog} {date}: batch {done}/{total} written"),
+        every_s=PROGRESS_LOG_SECONDS,
+    )
     result = generate_partition(
         project.catalog_path(catalog), date, data_root, provider, run, on_batch=progress
     )

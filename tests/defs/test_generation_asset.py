@@ -63,6 +63,8 @@ def test_materialize_writes_images_manifest_and_passes_checks(project):
         checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
         assert checks == {"manifest_schema": True, "files_match_manifest": True, "reproducible": True}
         assert event.materialization.tags["dagster/data_version"]
+        progress = [e.user_message for e in instance.all_logs(result.run_id) if "written" in e.user_message]
+        assert progress == ["demo 2026-11-28: batch 1/2 written", "demo 2026-11-28: batch 2/2 written"]
 
 
 def test_rematerializing_a_partition_is_idempotent(project):
