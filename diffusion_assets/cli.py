@@ -22,8 +22,15 @@ from diffusion_assets.catalog.load import CatalogError, load_catalog
 
 
 def _validate(args: argparse.Namespace) -> int:
-    files = [Path(f) for f in args.catalogs] or paths.catalog_files()
     failed = 0
+    if args.catalogs:
+        files = [Path(f) for f in args.catalogs]
+    else:  # the whole folder: a file whose name cannot be a partition key fails too
+        scan = paths.scan_catalog_files()
+        files = scan.files
+        for problem in scan.problems:
+            failed += 1
+            print(f"FAIL {problem}", file=sys.stderr)
     for path in files:
         try:
             loaded = load_catalog(path)

@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
 import dagster as dg
 
-from diffusion_assets.catalog.load import CatalogError, load_catalog
+from diffusion_assets.catalog.load import load_catalog
 from diffusion_assets.defs.partitions import CATALOG_PARTITIONS_NAME, file_observation, generation_key
-from diffusion_assets.paths import catalog_files, prompts_dir
+from diffusion_assets.paths import prompts_dir, scan_catalog_files
+from diffusion_assets.yaml_input import InputError
+
+
+def _load_all(directory: Path, load: Callable[[Path], object]) -> list:
+    """Every file of the folder that loads; each problem is printed to stderr and skipped, so one
+    bad file (a bad name, a shared name, a load that raises anything) never blocks the others."""
+    scan = scan_catalog_files(directory)
+    for problem in scan.problems:
+        print(problem, file=sys.stderr)
+    loaded = []
+    for path in scan.files:
+        try:
+            loaded.append(load(path))
+        except Exception as exc:  # reported; the other files carry on
+            message = exc if isinstance(exc, InputError) else f"{path}: {type(exc).__name__}: {exc}"
+            print(message, file=sys.stderr)
+    return loaded
 
 
 def sync_partitions(instance: dg.DagsterInstance | None = None) -> list[str]:
     """Add a catalog partition for every valid catalog in prompts/ and record its content hash as
-    prompt_catalog's data version (what the catalog sensor does, without requesting runs)."""
+    prompt_catalog's data version (what the catalog sensor does, without requesting runs).
+    Problems are printed to stderr, one per file, and that file is skipped."""
     instance = instance or dg.DagsterInstance.get()
-    loaded = []
-    for path in catalog_files(prompts_dir()):
-        try:
-            loaded.append(load_catalog(path))
-        except CatalogError as exc:
-            print(exc)
+    loaded = _load_all(prompts_dir(), load_catalog)
     new = [c.name for c in loaded if not instance.has_dynamic_partition(CATALOG_PARTITIONS_NAME, c.name)]
     if new:
         instance.add_dynamic_partitions(CATALOG_PARTITIONS_NAME, new)
@@ -58,8 +75,7 @@ def _sync_dataset_specs(instance: dg.DagsterInstance) -> None:
     from diffusion_assets.defs.partitions import LORA_DATASET_PARTITIONS_NAME  # noqa: PLC0415
     from diffusion_assets.paths import dataset_specs_dir  # noqa: PLC0415
 
-    for path in catalog_files(dataset_specs_dir()):
-        spec = load_spec(path)
+    for spec in _load_all(dataset_specs_dir(), load_spec):
         if not instance.has_dynamic_partition(LORA_DATASET_PARTITIONS_NAME, spec.name):
             instance.add_dynamic_partitions(LORA_DATASET_PARTITIONS_NAME, [spec.name])
         instance.report_runless_asset_event(file_observation("lora_dataset_spec", spec.name, spec.sha256))

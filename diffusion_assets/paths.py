@@ -10,7 +10,13 @@
 from __future__ import annotations
 
 import os
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+"""A file stem that can name a catalog or dataset partition (the same rule as catalog entry ids)."""
 
 
 def project_root() -> Path:
@@ -37,6 +43,58 @@ def models_dir() -> Path:
 
 
 def catalog_files(directory: Path | None = None) -> list[Path]:
-    """YAML files in a folder (default ``prompts/``), sorted; the stem is the catalog or spec name."""
+    """YAML files in a folder (default ``prompts/``), sorted; the stem is the catalog or spec name.
+
+    Every such file, including ones that cannot name a partition: what registers partitions uses
+    ``scan_catalog_files``, which leaves those out and says why.
+    """
     directory = directory or prompts_dir()
     return sorted(p for p in directory.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+
+
+@dataclass(frozen=True)
+class CatalogFiles:
+    """The YAML files of a folder that can name a partition, and the ones left out."""
+
+    files: list[Path] = field(default_factory=list)
+    """One file per name, sorted."""
+    skipped: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    """One message per problem, naming the files and the fix."""
+
+
+def scan_catalog_files(directory: Path | None = None) -> CatalogFiles:
+    """``catalog_files`` split into files whose stem can be a partition key and files left out.
+
+    Left out, each with a problem: a stem outside ``NAME_PATTERN`` (``|`` separates the keys of a
+    multi-partition) or with ``...`` (Dagster rejects it in keys), and a stem that two files share
+    (``x.yaml`` and ``x.yml``): neither is used until one is renamed. Hidden files (editor locks and
+    backups) are ignored.
+    """
+    by_stem: dict[str, list[Path]] = defaultdict(list)
+    for path in catalog_files(directory):
+        if not path.name.startswith("."):
+            by_stem[path.stem].append(path)
+    scan = CatalogFiles()
+    for stem, paths in sorted(by_stem.items()):
+        if not re.fullmatch(NAME_PATTERN, stem) or "..." in stem:
+            scan.skipped.extend(paths)
+            scan.problems.extend(
+                f"{path}: '{stem}' cannot name a partition (letters, digits, '_', '-', '.', starting with "
+                f"a letter or digit); rename it to {_usable_name(stem)}{path.suffix}"
+                for path in paths
+            )
+        elif len(paths) > 1:
+            scan.skipped.extend(paths)
+            scan.problems.append(
+                f"{' and '.join(map(str, paths))} both name '{stem}'; neither is used until one is "
+                "deleted or renamed"
+            )
+        else:
+            scan.files.append(paths[0])
+    return scan
+
+
+def _usable_name(stem: str) -> str:
+    name = re.sub(r"\.{3,}", ".", re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)).lstrip("_.-")
+    return name or "catalog"

@@ -44,6 +44,15 @@ def test_validate_reports_every_problem_and_exits_nonzero(project, tmp_path):
     assert f"{bad}, entry 'a' (entries[0]), field 'width': 12 is not divisible by 8" in result.stderr
 
 
+def test_validate_fails_files_whose_name_cannot_be_a_partition(project):
+    write_catalog(project, "good", "defaults: {model: sd15}\nentries: [{id: a, prompt: x}]")
+    write_catalog(project, "a|b", "defaults: {model: sd15}\nentries: [{id: a, prompt: x}]")
+    result = _run([str(BIN / "diffusion-assets"), "validate"], dict(os.environ), check=False)
+    assert result.returncode == 1
+    assert "good.yaml: 1 images per partition" in result.stdout and "a|b.yaml" not in result.stdout
+    assert "FAIL " in result.stderr and "a|b.yaml" in result.stderr and "rename it to" in result.stderr
+
+
 def test_shipped_catalogs_are_valid():
     env = dict(os.environ)
     for key in ("DIFFUSION_ASSETS_ROOT", "DIFFUSION_ASSETS_PROMPTS"):
