@@ -11,6 +11,7 @@ from diffusion_assets.catalog.load import (
     LoadedCatalog,
     _entry_label,
     placeholders,
+    template_problems,
 )
 from diffusion_assets.models.presets import Preset
 
@@ -22,7 +23,13 @@ def semantic_issues(loaded: LoadedCatalog) -> list[CatalogIssue]:
     file, catalog = str(loaded.path), loaded.catalog
     base_dir = loaded.path.parent
     raw = {"entries": [{"id": e.id} for e in catalog.entries]}
-    issues: list[CatalogIssue] = []
+    issues: list[CatalogIssue] = [
+        CatalogIssue(
+            file, None, f"variables.{name}", "not a name a {placeholder} can use", HINTS["variables"]
+        )
+        for name in catalog.variables
+        if not name.isidentifier()
+    ]
     counts = Counter(e.id for e in catalog.entries)
     for index, entry in enumerate(catalog.entries):
         label = _entry_label(raw, index)
@@ -40,11 +47,19 @@ def semantic_issues(loaded: LoadedCatalog) -> list[CatalogIssue]:
             continue
         _check_params(params, preset, base_dir, issue)
         merged_vars = {**catalog.variables, **(entry.variables or {})}
+        before = len(issues)
+        for name in entry.variables or {}:
+            if not name.isidentifier():
+                issue("variables", f"variable name '{name}' cannot be a {{placeholder}}")
         for text_field, text in (("prompt", entry.prompt), ("negative_prompt", params.negative_prompt or "")):
-            for name in placeholders(text):
+            problems = template_problems(text)
+            for problem in problems:
+                issue(text_field, problem)
+            for name in [] if problems else placeholders(text):
                 if not merged_vars.get(name):
-                    issue(text_field, f"placeholder {{{name}}} has no values", HINTS["prompt"])
-        expanded = [eid for eid, _ in expand_entry(catalog, entry)] if not issues else []
+                    issue(text_field, f"placeholder {{{name}}} has no values")
+        # expanding needs sound templates; problems of other entries must not hide this one's
+        expanded = [eid for eid, _ in expand_entry(catalog, entry)] if len(issues) == before else []
         for eid, n in Counter(expanded).items():
             if n > 1:
                 issue("variables", f"expanded id '{eid}' occurs {n} times: a variable lists a value twice")

@@ -54,6 +54,13 @@ class ResolvedParams:
         )
 
 
+_NOT_IDENTITY = {"preset", "images_per_prompt", "control_image", "lora_path"}
+"""Parameters left out of an image's recipe: the preset is named separately; how many samples an
+entry has does not shape any one of them (raising it adds images, it does not replace them); files
+(control image, LoRA, local weights) are identified by their content hashes, not by absolute paths,
+so a project moved or cloned elsewhere keeps every image id."""
+
+
 @dataclass(frozen=True)
 class ImageJob:
     """One image to generate: what, with which seed, and where it comes from in the catalog."""
@@ -81,8 +88,9 @@ class ImageJob:
             "seed_derivation": SEED_DERIVATION_VERSION,
             "prompt": self.prompt,
             "negative_prompt": self.negative_prompt,
-            "params": {k: str(v) for k, v in asdict(p).items() if k != "preset"},
-            "preset": p.preset.name,
+            "params": {k: str(v) for k, v in asdict(p).items() if k not in _NOT_IDENTITY},
+            # a local folder is named by its pipeline class here and by its weights hash below
+            "preset": f"local:{p.preset.pipeline_class}" if p.preset.local else p.preset.name,
             "weights": weights_hashes,
         }
 

@@ -24,6 +24,15 @@ OPTIONS = {
     "l": ("guidance", float),
 }
 _OPTION = re.compile(r"\s--([a-z]+)\s+")
+HINT = "one prompt per line: `prompt text --n negative --w 1024 --h 1024 --d seed --s steps --l cfg`."
+
+
+class KohyaLineError(ValueError):
+    """A kohya prompt line that cannot become an entry; ``field`` is the option at fault, if any."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 def parse_line(line: str) -> dict:
@@ -32,14 +41,15 @@ def parse_line(line: str) -> dict:
     entry: dict = {"prompt": parts[0].strip()}
     for flag, value in zip(parts[1::2], parts[2::2], strict=True):
         if flag not in OPTIONS:
-            raise ValueError(f"unknown option --{flag} (supported: {', '.join('--' + k for k in OPTIONS)})")
+            supported = ", ".join("--" + k for k in OPTIONS)
+            raise KohyaLineError(f"unknown option (supported: {supported})", f"--{flag}")
         field, kind = OPTIONS[flag]
         try:
             entry[field] = kind(value.strip())
         except ValueError as exc:
-            raise ValueError(f"--{flag} needs a {kind.__name__}, got {value.strip()!r}") from exc
+            raise KohyaLineError(f"needs a {kind.__name__}, got {value.strip()!r}", f"--{flag}") from exc
     if not entry["prompt"]:
-        raise ValueError("empty prompt")
+        raise KohyaLineError("empty prompt", "prompt")
     return entry
 
 
@@ -51,8 +61,8 @@ def import_kohya(path: Path, model: str) -> dict:
             continue
         try:
             entries.append({"id": f"line-{number:03d}", **parse_line(line)})
-        except ValueError as exc:
-            issues.append(CatalogIssue(str(path), f"line {number}", None, str(exc)))
+        except KohyaLineError as exc:
+            issues.append(CatalogIssue(str(path), f"line {number}", exc.field, str(exc), HINT))
     if issues:
         raise CatalogError(issues)
     return {

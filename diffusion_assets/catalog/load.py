@@ -25,6 +25,18 @@ HINTS = {
     "model": "a preset (" + ", ".join(PRESETS) + ") or a local diffusers folder such as ./models/my-model.",
     "id": "ids are letters, digits, '_', '-', '.', unique within the catalog, and never renamed.",
     "prompt": "every {name} in a prompt needs a `variables: {name: [...]}` list.",
+    "negative_prompt": "every {name} in a negative prompt needs a `variables: {name: [...]}` list.",
+    "variables": "variables: {name: [value, ...]}; a name is letters, digits and '_' (not starting with a "
+    "digit), used as {name} in prompts.",
+    "guidance": "the classifier-free guidance scale, e.g. 7.5 for SD/SDXL (Flux-dev: 3.5; Flux-schnell: 0).",
+    "true_cfg_scale": "Flux only: > 1 enables true CFG with the negative prompt (about 4), at twice the cost.",
+    "refiner_switch": "the fraction of denoising the base does before the refiner, between 0 and 1 (e.g. 0.8).",
+    "control_image": "a path relative to the catalog's folder, used only with an sdxl+controlnet-* preset.",
+    "controlnet_scale": "controlnet_conditioning_scale, usually 0.3 to 1.0.",
+    "lora": "lora: {path: ../data/adapters/<name>/<id>/pytorch_lora_weights.safetensors, scale: 0.8}.",
+    "lora.path": "a .safetensors LoRA, relative to the catalog's folder.",
+    "images_per_prompt": "a positive integer: samples per expanded prompt, each with its own seed.",
+    "entries": "entries: a list of {id: ..., prompt: ...} mappings; see prompts/shapes_demo.yaml.",
 }
 
 
@@ -126,14 +138,35 @@ def load_catalog(path: str | Path) -> LoadedCatalog:
     return loaded
 
 
+def template_problems(text: str) -> list[str]:
+    """Why ``text`` is not a template of bare ``{name}`` fields (empty when it is one).
+
+    ``str.format`` would also accept ``{}``, ``{0}``, ``{a.b}``, ``{a[0]}``, ``{a!r}`` and ``{a:>9}``,
+    and fail only while expanding; a catalog allows names alone.
+    """
+    try:
+        fields = list(string.Formatter().parse(text))
+    except ValueError as exc:  # an unmatched brace
+        return [f"{exc} (write {{{{ and }}}} for literal braces)"]
+    problems = []
+    for _, name, spec, conversion in fields:
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            problems.append(f"placeholder {shown} is not a plain {{name}} of a variable")
+    return problems
+
+
 def placeholders(text: str) -> list[str]:
-    """The ``{name}`` fields of a template, in order."""
+    """The ``{name}`` fields of a valid template (see ``template_problems``), in order."""
     return [name for _, name, _, _ in string.Formatter().parse(text) if name]
 
 
 def entry_variables(catalog: Catalog, entry: Entry) -> dict[str, list[str]]:
     """The variables an entry's templates use: the entry's own override the catalog's."""
     merged = {**catalog.variables, **(entry.variables or {})}
-    negative = entry.negative_prompt or catalog.defaults.negative_prompt or ""
+    default = catalog.defaults.negative_prompt or ""
+    negative = default if entry.negative_prompt is None else entry.negative_prompt  # "" clears it
     used = placeholders(entry.prompt) + placeholders(negative)
     return {name: merged[name] for name in dict.fromkeys(used) if name in merged}

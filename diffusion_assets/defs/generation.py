@@ -3,7 +3,12 @@
 import dagster as dg
 
 from diffusion_assets.files import sha256_file
-from diffusion_assets.generation.partition import RunInfo, generate_partition, verify_batch
+from diffusion_assets.generation.partition import (
+    RunInfo,
+    complete_batches,
+    generate_partition,
+    verify_batch,
+)
 from diffusion_assets.manifests import generation as gm
 from diffusion_assets.manifests.io import read_table, schema_problems
 from diffusion_assets.previews import markdown_table, thumbnail_markdown
@@ -73,7 +78,7 @@ def generated_images(
     table = read_table(result.manifest_path)
     problems = schema_problems(table, gm.SCHEMA, gm.KEY)
     bad_files = [r["image_id"] for r in result.rows if sha256_file(data_root / r["path"]) != r["sha256"]]
-    batch_ids = list(dict.fromkeys(r["batch_id"] for r in result.rows))[: config.verify_batches]
+    batch_ids = complete_batches(result.rows)[: config.verify_batches]
     verified = [pair for batch_id in batch_ids for pair in verify_batch(provider, result, batch_id)]
     mismatched = [image_id for image_id, same in verified if not same]
     yield dg.MaterializeResult(

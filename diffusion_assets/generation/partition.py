@@ -2,7 +2,8 @@
 
 Resumable and idempotent: the manifest is rewritten atomically after every batch, and an image
 whose manifest row exists with a matching file sha256 is never generated again. Rows of images
-that a catalog edit removed move to the ``generation_retired`` manifest, so lineage is never lost.
+that a catalog edit removed move to the ``generation_retired`` manifest, so lineage is never lost,
+and move back (without regenerating) when an edit asks for them again.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from diffusion_assets.catalog.expand import ImageJob, expand_catalog
 from diffusion_assets.catalog.load import LoadedCatalog, load_catalog
-from diffusion_assets.files import sha256_file
+from diffusion_assets.files import exclusive, sha256_file
 from diffusion_assets.generation.pngmeta import pixel_sha256, write_png
 from diffusion_assets.generation.run import BatchResult, generate_batch, plan_batches
 from diffusion_assets.generation.schedulers import sampler_name
@@ -139,6 +140,8 @@ def manifest_row(
         "lora_path": str(p.lora_path) if p.lora_path else None,
         "lora_weights_hash": hashes.get("lora"),
         "lora_scale": p.lora_scale,
+        "depth_estimator_id": refs["depth_estimator"].model_id if "depth_estimator" in refs else None,
+        "depth_estimator_weights_hash": hashes.get("depth_estimator"),
         "dagster_run_id": run.run_id,
         "partition_key": run.partition_key,
         "asset_code_version": run.code_version,
@@ -168,14 +171,25 @@ def generate_partition(
     jobs = plan(loaded, date, provider)
     keys = {"catalog": loaded.name, "date": date}
     manifest = partition_path(data_root, gm.KIND, keys)
-    # 2. keep finished images; retire rows the catalog no longer asks for
-    previous = read_table(manifest)
-    previous_rows = previous.to_pylist() if previous is not None else []
-    existing = _valid_existing(previous_rows, data_root)
-    retired = [r for r in previous_rows if r["image_id"] not in jobs]
-    if retired:
-        _retire(data_root, keys, retired)
-    rows = {image_id: existing[image_id] for image_id in jobs if image_id in existing}
+    with exclusive(manifest.parent / ".lock", f"partition {loaded.name}|{date}"):
+        return _generate(loaded, jobs, date, data_root, provider, run, manifest, on_batch)
+
+
+def _generate(
+    loaded: LoadedCatalog,
+    jobs: dict[str, ImageJob],
+    date: str,
+    data_root: Path,
+    provider: ModelProvider,
+    run: RunInfo,
+    manifest: Path,
+    on_batch: Callable[[int, int], None] | None,
+) -> PartitionResult:
+    """Steps 2-4 of ``generate_partition``, under the partition's lock."""
+    keys = {"catalog": loaded.name, "date": date}
+    # 2. keep finished images (restoring those an earlier edit retired); retire the rest
+    retired_path = partition_path(data_root, gm.KIND + "_retired", keys)
+    rows, retired = _keep_and_retire(manifest, retired_path, jobs, data_root)
     ids = {id(job): image_id for image_id, job in jobs.items()}
     # 3. the batch layout covers every job, so a resumed or repaired image is made in exactly the
     #    batch it was first made in (same batch size and batch-mates: byte-identical pixels)
@@ -202,17 +216,51 @@ def generate_partition(
     # 4. the final manifest, in catalog order
     ordered = [rows[i] for i in jobs]
     digest = write_table(manifest, ordered, gm.SCHEMA)
-    return PartitionResult(
-        loaded, manifest, digest, ordered, generated, len(jobs) - generated, len(retired), jobs
-    )
+    return PartitionResult(loaded, manifest, digest, ordered, generated, len(jobs) - generated, retired, jobs)
 
 
-def _retire(data_root: Path, keys: dict[str, str], rows: list[dict]) -> None:
-    path = partition_path(data_root, gm.KIND + "_retired", keys)
-    old = read_table(path)
-    merged = {r["image_id"]: r for r in (old.to_pylist() if old is not None else [])}
-    merged.update({r["image_id"]: r for r in rows})
-    write_table(path, list(merged.values()), gm.SCHEMA)
+def _table_rows(path: Path) -> list[dict]:
+    table = read_table(path)
+    return table.to_pylist() if table is not None else []
+
+
+def _keep_and_retire(
+    manifest: Path, retired_path: Path, jobs: dict[str, ImageJob], data_root: Path
+) -> tuple[dict[str, dict], int]:
+    """``(image_id → row`` of the finished images the partition keeps, how many rows it retired).
+
+    Rows the catalog no longer asks for move to the retired manifest; rows it asks for again move
+    back (their files still valid: nothing is regenerated). Every move adds before it removes, so an
+    interrupt between two writes can leave a row in both manifests for a moment, never in neither.
+    """
+    previous, retired = _table_rows(manifest), _table_rows(retired_path)
+    restored = [r for r in retired if r["image_id"] in jobs]
+    existing = _valid_existing(previous + restored, data_root)
+    rows = {image_id: existing[image_id] for image_id in jobs if image_id in existing}
+    leaving = [r for r in previous if r["image_id"] not in jobs]
+    if leaving:
+        merged = {r["image_id"]: r for r in retired} | {r["image_id"]: r for r in leaving}
+        retired = list(merged.values())
+        write_table(retired_path, retired, gm.SCHEMA)
+    if leaving or restored:
+        write_table(manifest, list(rows.values()), gm.SCHEMA)
+    if restored:
+        write_table(retired_path, [r for r in retired if r["image_id"] not in jobs], gm.SCHEMA)
+    return rows, len(leaving)
+
+
+def complete_batches(rows: list[dict]) -> list[str]:
+    """Batch ids, in catalog order, whose every member is still in ``rows``.
+
+    A catalog edit can retire some of a batch's images; regenerating the rest would be a smaller
+    batch, whose pixels may differ by the cross-batch-size drift, so only whole batches are checked.
+    """
+    sizes: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for row in rows:
+        sizes[row["batch_id"]] = row["batch_size"]
+        counts[row["batch_id"]] = counts.get(row["batch_id"], 0) + 1
+    return [batch_id for batch_id, size in sizes.items() if counts[batch_id] == size]
 
 
 def verify_batch(provider: ModelProvider, result: PartitionResult, batch_id: str) -> list[tuple[str, bool]]:

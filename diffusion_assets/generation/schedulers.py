@@ -25,17 +25,15 @@ def apply_scheduler(pipe, name: str, default_config: dict) -> None:
     """Set ``pipe.scheduler`` for catalog scheduler ``name``; ``default`` restores the model's own.
 
     The new scheduler is built ``from_config`` of the model's original config, so prediction type,
-    beta schedule and timestep spacing carry over (this matters for v-prediction models).
+    beta schedule and timestep spacing carry over (this matters for v-prediction models). It is
+    rebuilt for every batch: a setting of the previous batch's scheduler that the model's own config
+    does not name (e.g. ``use_karras_sigmas``) must never carry over into the next batch.
     """
     config = {k: v for k, v in default_config.items() if not k.startswith("_")}
     if name == "default":
         cls_name, extra = default_config["_class_name"], {}
     else:
         cls_name, extra, _ = SCHEDULERS[name]
-    if pipe.scheduler.__class__.__name__ == cls_name and all(
-        pipe.scheduler.config.get(k) == v for k, v in {**config, **extra}.items()
-    ):
-        return
     pipe.scheduler = getattr(diffusers, cls_name).from_config(config, **extra)
 
 

@@ -69,6 +69,8 @@ SCHEMA = pa.schema(
         pa.field("lora_path", pa.string()),
         pa.field("lora_weights_hash", pa.string()),
         pa.field("lora_scale", pa.float64()),
+        pa.field("depth_estimator_id", pa.string(), metadata={"doc": "depth ControlNet presets only"}),
+        pa.field("depth_estimator_weights_hash", pa.string()),
         # run
         pa.field("dagster_run_id", pa.string()),
         pa.field("partition_key", pa.string(), nullable=False),
@@ -77,6 +79,11 @@ SCHEMA = pa.schema(
         pa.field("device", pa.string(), nullable=False),
         pa.field("device_name", pa.string(), nullable=False),
         pa.field("dtype", pa.string(), nullable=False),
+        pa.field(
+            "load_options",
+            pa.string(),
+            metadata={"doc": "JSON: attention/VAE slicing, VAE tiling, CPU offload, torch.compile"},
+        ),
         pa.field("duration_s", pa.float64(), nullable=False, metadata={"doc": "batch seconds / batch size"}),
         pa.field(
             "peak_memory_bytes", pa.int64(), metadata={"doc": "CUDA max allocated, else process max RSS"}

@@ -198,7 +198,12 @@ def preset_for_folder(folder: Path) -> Preset:
     index = folder / "model_index.json"
     if not index.is_file():
         raise ValueError(f"{folder} is not a diffusers pipeline folder: it has no model_index.json")
-    class_name = json.loads(index.read_text())["_class_name"]
+    try:
+        class_name = json.loads(index.read_text())["_class_name"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f"{index} cannot be read as a diffusers model index (needs a `_class_name`): {exc!r}"
+        ) from exc
     family = _FAMILY_BY_CLASS.get(class_name)
     if family is None:
         supported = ", ".join(sorted(_FAMILY_BY_CLASS))

@@ -7,6 +7,7 @@ import json
 import platform
 import resource
 import sys
+from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 
@@ -101,5 +102,10 @@ class ModelProvider:
                 "device": self.device,
                 "device_name": self.device_name(),
                 "package_versions": json.dumps(package_versions(), sort_keys=True),
+                # settings that can change pixels (VAE tiling visibly does) or their numerics
+                "load_options": json.dumps(
+                    {k: v for k, v in asdict(self.options).items() if k not in ("device", "dtype")},
+                    sort_keys=True,
+                ),
             }
         return self._described

@@ -69,3 +69,61 @@ def test_adding_an_entry_does_not_shift_other_seeds(tmp_path):
     more = GRID.replace("entries:\n", "entries:\n  - id: new\n    prompt: another\n")
     after = {j.entry_id: j.seed for j in _jobs(tmp_path, more) if j.sample_index == 0}
     assert all(after[k] == v for k, v in before.items())
+
+
+WEIGHTS = {"base": "w" * 64}
+
+
+def _ids(jobs) -> dict[tuple[str, int], str]:
+    return {(j.entry_id, j.sample_index): j.image_id(WEIGHTS) for j in jobs}
+
+
+def test_more_samples_per_prompt_add_images_and_keep_the_existing_ids(tmp_path):
+    two = _ids(_jobs(tmp_path))
+    three = _ids(_jobs(tmp_path, GRID.replace("images_per_prompt: 2", "images_per_prompt: 3")))
+    assert len(three) == len(two) * 3 // 2
+    assert {k: three[k] for k in two} == two
+
+
+LOCAL = """
+defaults: {model: ../models/tiny, steps: 2, width: 32, height: 32}
+entries:
+  - id: a
+    prompt: "a red circle"
+    lora: {path: ../adapters/style.safetensors, scale: 0.8}
+"""
+
+
+def _project(root):
+    (root / "models" / "tiny").mkdir(parents=True)
+    (root / "models" / "tiny" / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    (root / "adapters").mkdir()
+    (root / "adapters" / "style.safetensors").write_bytes(b"lora")
+    (root / "prompts").mkdir()
+    return root / "prompts"
+
+
+def test_image_ids_do_not_depend_on_where_the_project_lives(tmp_path):
+    ids = []
+    for checkout in ("one", "elsewhere/two"):
+        prompts = _project(tmp_path / checkout)
+        job = _jobs(prompts, LOCAL)[0]
+        assert job.params.lora_path.is_relative_to(tmp_path / checkout)  # paths still resolve locally
+        ids.append(job.image_id(WEIGHTS | {"lora": "l" * 64}))
+    assert ids[0] == ids[1]
+
+
+def test_image_ids_follow_the_content_of_the_files(tmp_path):
+    job = _jobs(_project(tmp_path), LOCAL)[0]
+    hashes = WEIGHTS | {"lora": "l" * 64}
+    assert job.image_id(hashes) != job.image_id(hashes | {"lora": "m" * 64})
+    assert job.image_id(hashes) != job.image_id(hashes | {"base": "v" * 64})
+
+
+def test_an_entry_can_clear_the_default_negative_prompt(tmp_path):
+    text = GRID.replace("    steps: 3\n", '    steps: 3\n    negative_prompt: ""\n')
+    single = [j for j in _jobs(tmp_path, text) if j.base_entry_id == "single"]
+    assert [(j.entry_id, j.negative_prompt, j.template_vars) for j in single] == [
+        ("single", "", {}),
+        ("single", "", {}),
+    ]  # two samples of one prompt, not an expansion over the default's {colour}

@@ -35,14 +35,21 @@ def test_parse_line(line, expected):
 
 
 @pytest.mark.parametrize(
-    ("line", "message"), [("x --q 3", "unknown option --q"), ("x --w wide", "--w needs a int")]
+    ("line", "field", "message"),
+    [
+        ("x --q 3", "--q", "unknown option (supported: --n, --w"),
+        ("x --w wide", "--w", "needs a int, got 'wide'"),
+        ("--w 512", "prompt", "empty prompt"),
+    ],
 )
-def test_bad_lines_name_the_line(tmp_path, line, message):
+def test_bad_lines_name_the_line_the_option_and_the_format(tmp_path, line, field, message):
     path = tmp_path / "p.txt"
     path.write_text(f"# comment\n\n{line}\n")
     with pytest.raises(CatalogError) as info:
         import_kohya(path, "sd15")
-    assert f"{path}, line 3" in str(info.value) and message in str(info.value)
+    text = str(info.value)
+    assert f"{path}, line 3, field '{field}': {message}" in text
+    assert "hint: one prompt per line: `prompt text --n negative" in text
 
 
 def test_imported_catalog_validates_and_keeps_every_line(tmp_path):

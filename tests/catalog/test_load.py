@@ -104,6 +104,48 @@ MALFORMED = [
     ("no_entries", "defaults: {model: sd15}\nentries: []", ["field 'entries'"]),
     ("not_a_mapping", "- just\n- a list", ["not a YAML mapping"]),
     ("bad_yaml", "entries: [unclosed", ["not valid YAML", "line"]),
+    # templates str.format accepts but a catalog does not: each would fail only while expanding
+    (
+        "unmatched_brace",
+        "defaults: {model: sd15}\nentries: [{id: a, prompt: 'a } b'}]",
+        ["field 'prompt'", "}}"],
+    ),
+    ("empty_field", "defaults: {model: sd15}\nentries: [{id: a, prompt: 'a {} b'}]", ["{}", "plain {name}"]),
+    (
+        "format_spec",
+        "variables: {c: [x]}\ndefaults: {model: sd15}\nentries: [{id: a, prompt: '{c:d}'}]",
+        ["entry 'a'", "field 'prompt'", "{c:d}"],
+    ),
+    (
+        "conversion",
+        "variables: {c: [x]}\ndefaults: {model: sd15}\nentries: [{id: a, prompt: '{c!x}'}]",
+        ["field 'prompt'", "{c!x}"],
+    ),
+    (
+        "nested_spec",
+        "variables: {c: [x], w: ['5']}\ndefaults: {model: sd15}\nentries: [{id: a, prompt: '{c:{w}}'}]",
+        ["field 'prompt'", "{c:{w}}"],
+    ),
+    (
+        "dotted_variable",
+        "variables: {a.b: [x]}\ndefaults: {model: sd15}\nentries: [{id: a, prompt: '{a.b}'}]",
+        ["field 'variables.a.b'", "field 'prompt'", "{a.b}"],
+    ),
+    (
+        "entry_variable_name",
+        "defaults: {model: sd15}\nentries: [{id: a, prompt: x, variables: {'my var': [x]}}]",
+        ["entry 'a'", "field 'variables'", "'my var'", "hint: variables:"],
+    ),
+    (
+        "negative_template",
+        "defaults: {model: sd15, negative_prompt: 'ugly {style'}\nentries: [{id: a, prompt: x}]",
+        ["field 'negative_prompt'"],
+    ),
+    (
+        "model_index_without_class",
+        "defaults: {model: ./broken}\nentries: [{id: a, prompt: x}]",
+        ["entry 'a'", "field 'model'", "_class_name"],
+    ),
 ]
 
 
@@ -111,6 +153,8 @@ MALFORMED = [
     ("text", "expected"), [(t, e) for _, t, e in MALFORMED], ids=[n for n, _, _ in MALFORMED]
 )
 def test_malformed_catalog_error_names_file_entry_and_field(tmp_path, text, expected):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "model_index.json").write_text('{"unet": ["diffusers", "UNet2DConditionModel"]}')
     path = tmp_path / "bad.yaml"
     path.write_text(text)
     with pytest.raises(CatalogError) as info:
@@ -144,6 +188,20 @@ def test_every_semantic_problem_is_listed(tmp_path):
     assert [(i.entry, i.field) for i in info.value.issues] == [
         ("entry 'a' (entries[0])", "width"),
         ("entry 'b' (entries[1])", "prompt"),
+    ]
+
+
+def test_a_problem_in_one_entry_does_not_hide_another_entrys(tmp_path):
+    path = tmp_path / "two.yaml"
+    path.write_text(
+        "variables: {v: [x, x]}\ndefaults: {model: sd15}\n"
+        "entries: [{id: a, prompt: y, width: 7}, {id: b, prompt: '{v}'}]"
+    )
+    with pytest.raises(CatalogError) as info:
+        load_catalog(path)
+    assert [(i.entry, i.field) for i in info.value.issues] == [
+        ("entry 'a' (entries[0])", "width"),
+        ("entry 'b' (entries[1])", "variables"),  # {v} lists x twice
     ]
 
 

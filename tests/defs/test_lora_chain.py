@@ -6,8 +6,10 @@ from pathlib import Path
 
 import dagster as dg
 import datasets
+import pyarrow.parquet as pq
 import pytest
 
+from diffusion_assets.datasets.members import split_score
 from diffusion_assets.defs.captioning import CaptionerResource, image_captions
 from diffusion_assets.defs.datasets import lora_dataset
 from diffusion_assets.defs.generation import generated_images
@@ -79,9 +81,15 @@ def test_generation_to_captions_to_dataset(chain_project):
         meta = built.get_asset_materialization_events()[0].materialization.metadata
         again = _materialize(instance, [lora_dataset], "outline_ds")
         meta_again = again.get_asset_materialization_events()[0].materialization.metadata
-    assert (meta["images"].value, meta["train"].value, meta["validation"].value) == (10, 8, 2)
+    members = pq.read_table(meta["manifest"].value).to_pylist()
+    # each image's split follows from its id alone (spec: validation_fraction 0.2, seed 0)
+    assert {m["image_id"]: m["split"] for m in members} == {
+        m["image_id"]: "validation" if split_score(0, m["image_id"]) < 0.2 else "train" for m in members
+    }
+    assert meta["images"].value == 10 == meta["train"].value + meta["validation"].value
+    assert meta["validation"].value == sum(m["split"] == "validation" for m in members)
     assert meta["created"].value is True and meta_again["created"].value is False
     assert meta["version"].value == meta_again["version"].value
     loaded = datasets.load_dataset("imagefolder", data_dir=meta["folder"].value)
-    assert loaded["train"].num_rows == 8
+    assert loaded["train"].num_rows == meta["train"].value
     assert all(text.endswith(", in sks outline style") for text in loaded["train"]["text"])

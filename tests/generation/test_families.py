@@ -117,3 +117,7 @@ entries: [{{id: a, prompt: "a house", control_image: box.png}}]
     assert row["control_preprocess"] == preset.split("-")[-1]
     assert row["control_image_path"] == str(source)
     assert len(row["control_image_sha256"]) == 64
+    if preset.endswith("depth"):  # the depth model shapes the conditioning image: it is recorded too
+        assert row["depth_estimator_id"] and len(row["depth_estimator_weights_hash"]) == 64
+    else:
+        assert row["depth_estimator_id"] is None and row["depth_estimator_weights_hash"] is None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -10,7 +13,8 @@ import pytest
 from PIL import Image
 
 from diffusion_assets.catalog.load import CatalogError
-from diffusion_assets.files import sha256_file
+from diffusion_assets.files import BusyError, sha256_file
+from diffusion_assets.generation.partition import complete_batches, verify_batch
 from diffusion_assets.generation.run import generate_batch, plan_batches
 from diffusion_assets.manifests import generation as gm
 from diffusion_assets.manifests.io import glob, read_table, schema_problems
@@ -47,6 +51,13 @@ def test_partition_writes_one_row_and_png_per_image(project, catalog, shared_pro
     assert table.num_rows == 8
     for row in result.rows:
         assert sha256_file(project / "data" / row["path"]) == row["sha256"]
+        assert json.loads(row["load_options"]) == {
+            "attention_slicing": False,
+            "vae_slicing": False,
+            "vae_tiling": False,
+            "cpu_offload": "none",
+            "compile": False,
+        }
 
 
 def test_pipeline_is_loaded_once_per_partition(project, catalog):
@@ -109,6 +120,61 @@ def test_catalog_edit_retires_removed_rows(project, catalog, shared_provider):
         project / "data/manifests/generation_retired/catalog=demo/date=2026-11-28/part-0.parquet"
     )
     assert {r["prompt"] for r in retired.to_pylist()} == {"a green circle"}
+
+
+def test_undoing_an_edit_restores_the_retired_rows_without_regenerating(project, catalog, shared_provider):
+    first = run_partition(project, catalog, shared_provider)
+    write_catalog(project, "demo", CATALOG.replace("red, blue, green", "red, blue"))
+    run_partition(project, catalog, shared_provider, run_id="run-2")
+    write_catalog(project, "demo", CATALOG)
+    again = run_partition(project, catalog, shared_provider, run_id="run-3")
+    assert (again.generated, again.retired) == (0, 0)
+    assert again.rows == first.rows  # the original rows, run ids included
+    retired = read_table(
+        project / "data/manifests/generation_retired/catalog=demo/date=2026-11-28/part-0.parquet"
+    )
+    assert retired.num_rows == 0  # in exactly one of the two manifests
+
+
+def test_only_whole_batches_are_reverified_after_an_edit(project, catalog, shared_provider):
+    run_partition(project, catalog, shared_provider)
+    write_catalog(project, "demo", CATALOG.replace("red, blue, green", "red, green"))
+    result = run_partition(project, catalog, shared_provider, run_id="run-2")
+    red = {r["batch_id"] for r in result.rows if "colour=red" in r["entry_id"]}  # batch-mates were blue
+    whole = complete_batches(result.rows)
+    assert red and red.isdisjoint(whole)
+    assert len(whole) == 2  # green's batch and the square's
+    for batch_id in whole:
+        assert all(same for _, same in verify_batch(shared_provider, result, batch_id))
+
+
+def test_a_partition_another_process_is_writing_is_refused_untouched(project, catalog, shared_provider):
+    first = run_partition(project, catalog, shared_provider)
+    manifest = first.manifest_path.read_bytes()
+    (project / "data" / first.rows[0]["path"]).unlink()  # work the second run would do
+    holder = subprocess.Popen(  # another process holds the partition's lock
+        [sys.executable, "-c", HOLD_LOCK, str(first.manifest_path.parent / ".lock")], stdout=subprocess.PIPE
+    )
+    try:
+        assert holder.stdout.readline() == b"locked\n"
+        with pytest.raises(
+            BusyError, match=r"partition demo\|2026-11-28 is being written by another process"
+        ):
+            run_partition(project, catalog, shared_provider, run_id="run-2")
+        assert first.manifest_path.read_bytes() == manifest
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run_partition(project, catalog, shared_provider, run_id="run-3").generated == 1  # free again
+
+
+HOLD_LOCK = """
+import fcntl, sys, time
+handle = open(sys.argv[1], "a+")
+fcntl.flock(handle, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(60)
+"""
 
 
 def test_invalid_catalog_writes_nothing(project, shared_provider):
