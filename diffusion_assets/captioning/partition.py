@@ -2,6 +2,9 @@
 
 Idempotent: an image already captioned by the same captioner (id, weights hash and settings) keeps
 its caption; the manifest is rewritten atomically after every batch, so an interrupt loses one batch.
+Captions the partition no longer holds (their image was retired by a catalog edit, or another
+captioner made them) move to the ``captions_retired`` manifest, never deleted: lineage keeps them,
+and they move back, without captioning again, when the image or the captioner returns.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from diffusion_assets.manifests import captions as cm
 from diffusion_assets.manifests import generation as gm
 from diffusion_assets.manifests.io import partition_path, read_table, write_table
 
+RETIRED_KIND = cm.KIND + "_retired"
+
 
 class GenerationMissingError(RuntimeError):
     """The generation partition to caption has no manifest yet."""
@@ -33,10 +38,17 @@ class CaptionResult:
     kept: int
 
 
+_NOT_SETTINGS = {"captioner_path"}
+"""Where the weights lie is not part of a caption's identity (their hash is): a moved or cloned
+project keeps its captions."""
+
+
 def _settings(captioner: Captioner) -> str:
     described = captioner.describe()
     return json.dumps(
-        {k: v for k, v in described.items() if k not in cm.SCHEMA.names}, sort_keys=True, default=str
+        {k: v for k, v in described.items() if k not in cm.SCHEMA.names and k not in _NOT_SETTINGS},
+        sort_keys=True,
+        default=str,
     )
 
 
@@ -54,13 +66,8 @@ def caption_partition(
     manifest = partition_path(data_root, cm.KIND, keys)
     described, settings = captioner.describe(), _settings(captioner)
     identity = (described["captioner_id"], described["captioner_weights_hash"], settings)
-    previous = read_table(manifest)
-    rows = {
-        r["image_id"]: r
-        for r in (previous.to_pylist() if previous is not None else [])
-        if (r["captioner_id"], r["captioner_weights_hash"], r["captioner_settings"]) == identity
-    }
     wanted = [r["image_id"] for r in images]
+    rows = _keep_and_retire(manifest, partition_path(data_root, RETIRED_KIND, keys), set(wanted), identity)
     todo = [r for r in images if r["image_id"] not in rows]
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
@@ -88,3 +95,37 @@ def caption_partition(
     ordered = [rows[i] for i in wanted]
     digest = write_table(manifest, ordered, cm.SCHEMA)
     return CaptionResult(manifest, digest, ordered, len(todo), len(wanted) - len(todo))
+
+
+def _identity(row: dict) -> tuple:
+    return row["captioner_id"], row["captioner_weights_hash"], row["captioner_settings"]
+
+
+def _rows(path: Path) -> list[dict]:
+    table = read_table(path)
+    return table.to_pylist() if table is not None else []
+
+
+def _keep_and_retire(
+    manifest: Path, retired_path: Path, wanted: set[str], identity: tuple
+) -> dict[str, dict]:
+    """``image_id → caption row`` this captioner already made for the wanted images (restoring
+    retired ones); every other row moves to the retired manifest. Adds before it removes, so an
+    interrupt can leave a row in both manifests for a moment, never in neither."""
+    previous, retired = _rows(manifest), _rows(retired_path)
+
+    def keep(row: dict) -> bool:
+        return row["image_id"] in wanted and _identity(row) == identity
+
+    rows = {r["image_id"]: r for r in previous + retired if keep(r)}
+    leaving = [r for r in previous if not keep(r)]
+    restored = [r for r in retired if keep(r)]
+    if leaving:
+        merged = {(r["image_id"], *_identity(r)): r for r in retired + leaving}
+        retired = list(merged.values())
+        write_table(retired_path, retired, cm.SCHEMA)
+    if leaving or restored:
+        write_table(manifest, list(rows.values()), cm.SCHEMA)
+    if restored:
+        write_table(retired_path, [r for r in retired if not keep(r)], cm.SCHEMA)
+    return rows

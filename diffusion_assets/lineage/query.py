@@ -87,9 +87,16 @@ def generation_row(store: Store, hit: dict) -> dict | None:
 
 
 def captions(store: Store, catalog: str | None, day: str | None, image_id: str) -> list[dict]:
-    """Caption rows of an image: its generation partition's caption manifest."""
-    found = _partition_rows(store, cm.KIND, catalog, day, image_id)
-    return [{k: r.get(k) for k in (*CAPTION_COLUMNS, "dagster_run_id", "created_at")} for r in found]
+    """Caption rows of an image: its generation partition's caption manifest, then the captions it
+    retired (made before a catalog edit retired the image, or by an earlier captioner)."""
+    found = [
+        {**r, "retired": kind != cm.KIND}
+        for kind in (cm.KIND, cm.KIND + "_retired")
+        for r in _partition_rows(store, kind, catalog, day, image_id)
+    ]
+    return [
+        {k: r.get(k) for k in (*CAPTION_COLUMNS, "dagster_run_id", "created_at", "retired")} for r in found
+    ]
 
 
 def memberships(store: Store, image_id: str) -> list[dict]:

@@ -163,7 +163,7 @@ def render_forward(doc: dict) -> str:
     )
     captions = [
         (
-            repr(c["caption"]),
+            repr(c["caption"]) + (" (retired: an earlier catalog or captioner)" if c.get("retired") else ""),
             [
                 (
                     "captioner",
