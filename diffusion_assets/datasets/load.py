@@ -7,16 +7,18 @@ raises a ``DatasetSpecError`` listing all of them, so one edit can fix them all.
 from __future__ import annotations
 
 import re
-import string
 from collections import Counter
 from dataclasses import dataclass
+from difflib import get_close_matches
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from diffusion_assets.datasets.spec import NAME_PATTERN, TEMPLATE_FIELDS, DatasetSpec
+from diffusion_assets.catalog.load import placeholders, template_problems
+from diffusion_assets.datasets.spec import NAME_PATTERN, TEMPLATE_FIELDS, DatasetSpec, Training
 from diffusion_assets.files import sha256_bytes
 from diffusion_assets.models.presets import PRESETS
+from diffusion_assets.training.config import LoraTrainConfig
 from diffusion_assets.yaml_input import InputError, InputIssue, read_yaml_mapping
 
 HINTS = {
@@ -34,6 +36,11 @@ HINTS = {
     "./models/my-model.",
 }
 
+
+OPTION_FIELDS = tuple(
+    n for n in LoraTrainConfig.model_fields if n not in Training.model_fields and n != "resolution"
+)
+"""Trainer fields only ``training.options`` can set; the others have a typed place in the spec."""
 
 SpecIssue = InputIssue
 """One dataset-spec problem: file, field path (no entry), message and hint."""
@@ -89,9 +96,33 @@ def _pydantic_issues(file: str, error: ValidationError) -> list[SpecIssue]:
     return issues
 
 
-def placeholders(text: str) -> list[str]:
-    """The ``{name}`` fields of a format string, in order (raises ``ValueError`` if malformed)."""
-    return [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+def option_issues(training: Training, resolution: int) -> list[tuple[str, str, str]]:
+    """``(field, message, hint)`` for each ``training.options`` key the trainer's config would refuse, or
+    that overrides a field the spec has a typed place for."""
+    problems, known = [], {}
+    for key, value in training.options.items():
+        field = f"training.options.{key}"
+        if key == "resolution":
+            message = "overrides the top-level `resolution`, which also sizes the dataset's images"
+            problems.append((field, message, f"set the top-level `resolution: {value}` instead."))
+        elif key in Training.model_fields and key != "options":
+            problems.append((field, f"overrides training.{key}", f"set `training.{key}: {value}` instead."))
+        elif key not in LoraTrainConfig.model_fields:
+            close = get_close_matches(key, OPTION_FIELDS, n=1)
+            guess = f"did you mean {close[0]}? " if close else ""
+            hint = f"{guess}options may set: {', '.join(OPTION_FIELDS)}."
+            problems.append((field, "unknown trainer field (typo?)", hint))
+        else:
+            known[key] = value
+    try:
+        LoraTrainConfig(**training.model_copy(update={"options": known}).trainer_fields(resolution))
+    except ValidationError as exc:
+        for err in exc.errors():
+            key = str(err["loc"][0]) if err["loc"] else None
+            if key in known:  # typed fields were checked by the spec's own schema
+                hint = f"{key}: {LoraTrainConfig.model_fields[key].description}"
+                problems.append((f"training.options.{key}", f"{err['msg']} (got {known[key]!r})", hint))
+    return problems
 
 
 def semantic_issues(file: str, name: str, spec: DatasetSpec) -> list[SpecIssue]:
@@ -119,20 +150,27 @@ def semantic_issues(file: str, name: str, spec: DatasetSpec) -> list[SpecIssue]:
         )
     template = spec.captions.template
     if template is not None:
+        # str.format accepts {a!r}, {a:>9}, {0} and fails only while expanding, after every image was read
+        problems = template_problems(template)
+        for problem in problems:
+            issue("captions.template", problem)
         try:
-            used = placeholders(template)
-        except ValueError as exc:
-            issue("captions.template", f"not a valid format string: {exc}")
-            used = []
-        unknown = sorted(set(used) - set(TEMPLATE_FIELDS))
-        if unknown:
-            issue("captions.template", f"unknown field(s) {', '.join('{' + u + '}' for u in unknown)}")
-        if template and not {"caption", "prompt"} & set(used):
-            issue(
-                "captions.template", "uses neither {caption} nor {prompt}, so every caption would be the same"
-            )
-        if "trigger" in used and not trigger.word:
-            issue("captions.template", "uses {trigger} but trigger.word is not set")
+            used = [name for name in placeholders(template) if name.isidentifier()]
+        except ValueError:  # an unmatched brace, reported above
+            used = None
+        if used is not None:
+            unknown = sorted(set(used) - set(TEMPLATE_FIELDS))
+            if unknown:
+                issue("captions.template", f"unknown field(s) {', '.join('{' + u + '}' for u in unknown)}")
+            if template and not {"caption", "prompt"} & set(used):
+                issue(
+                    "captions.template",
+                    "uses neither {caption} nor {prompt}, so every caption would be the same",
+                )
+            if "trigger" in used and not trigger.word:
+                issue("captions.template", "uses {trigger} but trigger.word is not set")
+    for field, message, hint in option_issues(spec.training, spec.resolution):
+        issue(field, message, hint)
     if spec.training.validation_every and not spec.training.validation_prompts:
         issue("training.validation_prompts", "validation_every > 0 needs at least one validation prompt")
     if spec.filters.min_caption_score is not None and spec.captions.source == "prompt":

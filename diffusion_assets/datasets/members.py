@@ -43,6 +43,8 @@ class Member:
     caption: str = ""
     split: str = "train"
     score: float | None = None
+    prior: bool = False
+    """From a ``prior: true`` source: a regularisation image, captioned without the trigger."""
 
     @property
     def file_name(self) -> str:
@@ -108,6 +110,7 @@ def read_sources(spec: DatasetSpec, data_root: Path) -> tuple[list[Member], list
                     row["prompt"],
                     row["path"],
                     row["sha256"],
+                    prior=source.prior,
                 )
                 members.append(member)
     if broken:
@@ -155,19 +158,22 @@ def _replace(member: Member, **changes) -> Member:
 
 
 def final_caption(member: Member, spec: DatasetSpec) -> str:
-    """Template, then trigger: ``phrase`` is added unless the text already contains the trigger word."""
+    """Template, then trigger: ``phrase`` is added unless the text already contains the trigger word.
+
+    Prior images never get the trigger: no word or phrase is added and ``{trigger}`` expands to "".
+    """
     trigger = spec.trigger
     text = member.caption
     if spec.captions.template is not None:
         text = spec.captions.template.format(
             caption=member.caption,
             prompt=member.prompt,
-            trigger=trigger.word or "",
+            trigger="" if member.prior else trigger.word or "",
             entry_id=member.entry_id,
             catalog=member.catalog,
         )
     text = " ".join(text.split())
-    if trigger.word and trigger.placement != "none" and not has_word(text, trigger.word):
+    if not member.prior and trigger.word and trigger.placement != "none" and not has_word(text, trigger.word):
         phrase = trigger.phrase or trigger.word
         text = f"{phrase}, {text}" if trigger.placement == "prefix" else f"{text.rstrip(' .,')}, {phrase}"
     if not text:
@@ -211,12 +217,15 @@ def split_score(seed: int, image_id: str) -> float:
 def assign_splits(members: list[Member], fraction: float, seed: int) -> list[Member]:
     """``validation`` when the split score is below ``fraction``.
 
-    So that both splits exist, a dataset of two or more images whose hashing left one split empty
-    moves the single nearest image across (only tiny datasets ever need this).
+    The trainer reads only ``train/``, so a one-image dataset keeps its image in train whatever its
+    score. So that both splits exist, a dataset of two or more images whose hashing left one split
+    empty moves the single nearest image across (only tiny datasets ever need this).
     """
     scores = {m.image_id: split_score(seed, m.image_id) for m in members}
     validation = {i for i, s in scores.items() if s < fraction}
-    if fraction > 0 and len(members) >= 2:
+    if len(members) == 1:
+        validation = set()
+    elif fraction > 0:
         if not validation:
             validation = {min(scores, key=scores.get)}
         elif len(validation) == len(members):

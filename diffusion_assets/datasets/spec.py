@@ -35,7 +35,8 @@ class Source(_Strict):
     prior: bool = Field(
         False,
         description="Regularisation images (DreamBooth-style prior preservation): captioned without the "
-        "trigger, so the trigger check skips them.",
+        "trigger (no word or phrase is added, `{trigger}` in the template is empty); the trigger check "
+        "fails if one of their captions contains it.",
     )
 
     @field_validator("dates", mode="before")
@@ -165,8 +166,9 @@ class Training(_Strict):
     )
     options: dict[str, str | int | float | bool] = Field(
         default_factory=dict,
-        description="Other trainer fields (e.g. lr_warmup_steps, weight_decay, validation_seeds), passed "
-        "through unchanged; the trainer's own config rejects unknown names.",
+        description="Other trainer fields (e.g. lr_warmup_steps, weight_decay, latents), passed through "
+        "unchanged; checked against the trainer's config when the spec loads. Fields the spec has a place "
+        "for (training.rank, resolution, ...) are set there, not here.",
     )
 
     def trainer_fields(self, resolution: int) -> dict:

@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from diffusion_assets.captioning.checks import check_captions
 from diffusion_assets.datasets.build import GRID_FILE, build_dataset
+from diffusion_assets.datasets.checks import dataset_caption_report
 from diffusion_assets.datasets.load import load_spec
 from diffusion_assets.previews import thumbnail_markdown
 
@@ -23,8 +23,8 @@ DATASET_CODE_VERSION = "lora-dataset-v1"
         dg.AssetCheckSpec(
             "captions_have_trigger",
             asset="lora_dataset",
-            description="Every caption contains the spec's trigger word (when it has one): the LoRA learns "
-            "its style only from captions that name it.",
+            description="Every caption contains the spec's trigger word (when it has one) and no prior "
+            "image's caption does: the LoRA learns its style only from captions that name it.",
         )
     ],
 )
@@ -36,10 +36,8 @@ def lora_dataset(context: dg.AssetExecutionContext, project: ProjectResource):
     spec_path = project.dataset_spec_path(name)
     result = build_dataset(spec_path, project.data_dir(), run_id=context.run_id)
     spec = load_spec(spec_path).spec
-    trigger, priors = spec.trigger.word, {s.catalog for s in spec.sources if s.prior}
-    report = check_captions(
-        [(m.image_id, m.caption) for m in result.members if m.catalog not in priors], trigger=trigger
-    )
+    trigger = spec.trigger.word
+    report = dataset_caption_report(result.members, trigger)
     if not result.created:
         context.log.info(f"{name}: version {result.version} already built; nothing written")
     yield dg.MaterializeResult(

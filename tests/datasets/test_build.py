@@ -10,7 +10,7 @@ import yaml
 from PIL import Image
 
 from diffusion_assets.datasets.build import build_dataset, read_latest
-from diffusion_assets.datasets.members import DatasetBuildError, phash_bits
+from diffusion_assets.datasets.members import DatasetBuildError, phash_bits, split_score
 from diffusion_assets.manifests import datasets as dm
 from diffusion_assets.manifests.io import glob, read_table, schema_problems
 from tests.datasets.helpers import (
@@ -229,3 +229,32 @@ def test_spec_file_is_recorded(world):
     rows = read_table(result.manifest_path).to_pylist()
     assert {(r["spec_file"], r["spec_sha256"]) for r in rows} == {(str(spec_path), result.spec_sha256)}
     assert yaml.safe_load(spec_path.read_text()) == spec_dict()
+
+
+@pytest.mark.parametrize("placement", ["prefix", "suffix"])
+def test_prior_source_images_are_captioned_without_the_trigger(tmp_path, placement):
+    data_root = tmp_path / "data"
+    write_partition(data_root, [("p0", "a filled circle", pattern(0))], catalog="prior")
+    write_partition(data_root, [("s0", "an outlined circle", pattern(1))])
+    write_captions(data_root, {"p0": "a filled circle"}, catalog="prior")
+    write_captions(data_root, {"s0": "an outlined circle"})
+    sources = [{"catalog": CATALOG, "dates": "all"}, {"catalog": "prior", "dates": "all", "prior": True}]
+    path = write_spec(
+        tmp_path,
+        sources=sources,
+        trigger={"word": "sks", "placement": placement, "phrase": "in sks style"},
+        split={"validation_fraction": 0.0, "seed": 0},
+    )
+    members = {m.image_id: m for m in build_dataset(path, data_root).members}
+    assert (members["p0"].caption, members["p0"].prior) == ("a filled circle", True)
+    assert "in sks style" in members["s0"].caption and not members["s0"].prior
+
+
+def test_one_image_dataset_trains_on_its_image(tmp_path):
+    data_root = tmp_path / "data"
+    image_id = next(f"x{i}" for i in range(1000) if split_score(0, f"x{i}") < 0.1)
+    write_partition(data_root, [(image_id, "a pattern", pattern(0))])
+    write_captions(data_root, {image_id: "a pattern, sks"})
+    result = build_dataset(write_spec(tmp_path, split={"validation_fraction": 0.1, "seed": 0}), data_root)
+    assert (result.train, result.validation) == (1, 0)
+    assert (result.folder / "train" / f"{image_id}.png").is_file()

@@ -11,6 +11,7 @@ from diffusion_assets.datasets.members import (
     entry_pattern,
     filter_entries,
     final_caption,
+    split_score,
 )
 from diffusion_assets.datasets.spec import DatasetSpec
 from tests.datasets.helpers import spec_dict
@@ -127,3 +128,33 @@ def test_tiny_datasets_keep_both_splits(n, fraction):
 
 def test_zero_fraction_holds_nothing_out():
     assert {m.split for m in assign_splits([member(f"x{i}") for i in range(5)], 0.0, 0)} == {"train"}
+
+
+PRIOR_CAPTIONS = [
+    # (trigger, template, raw caption, final caption of a prior image)
+    ({"word": "sks", "placement": "suffix"}, None, "a filled circle", "a filled circle"),
+    ({"word": "sks", "placement": "prefix"}, None, "a filled circle", "a filled circle"),
+    (
+        {"word": "sks", "placement": "suffix", "phrase": "in sks style"},
+        None,
+        "a filled circle",
+        "a filled circle",
+    ),
+    (
+        {"word": "sks", "placement": "prefix"},
+        "a drawing of {caption} {trigger}",
+        "a circle",
+        "a drawing of a circle",
+    ),
+]
+
+
+@pytest.mark.parametrize(("trigger", "template", "raw", "final"), PRIOR_CAPTIONS)
+def test_prior_images_never_get_the_trigger(trigger, template, raw, final):
+    assert final_caption(member(caption=raw, prior=True), spec(trigger, template)) == final
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.3, 0.5])
+def test_a_sole_image_stays_in_train(fraction):
+    image_id = next(f"x{i}" for i in range(1000) if split_score(0, f"x{i}") < fraction)
+    assert [m.split for m in assign_splits([member(image_id)], fraction, 0)] == ["train"]

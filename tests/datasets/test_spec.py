@@ -105,6 +105,46 @@ INVALID = [
         "training.validation_prompts",
         "at least one",
     ),
+    *[
+        (
+            f"template {case}",
+            _with(captions={"source": "prompt", "template": text}),
+            "captions.template",
+            words,
+        )
+        for case, text, words in [
+            ("conversion", "{caption!x}", "{caption!x} is not a plain {name}"),
+            ("format spec", "{caption:d}", "{caption:d} is not a plain {name}"),
+            ("positional field", "a {} drawing", "{} is not a plain {name}"),
+            ("attribute", "{caption.upper}", "{caption.upper} is not a plain {name}"),
+            ("unmatched brace", "{caption", "expected '}'"),
+            ("stray closing brace", "{caption} }", "Single '}'"),
+        ]
+    ],
+    (
+        "typo in trainer options",
+        _with(training={"options": {"lr_warmup": 5}}),
+        "training.options.lr_warmup",
+        "unknown trainer field",
+    ),
+    (
+        "options overrides resolution",
+        _with(training={"options": {"resolution": 64}}),
+        "training.options.resolution",
+        "top-level `resolution`",
+    ),
+    (
+        "options overrides a training field",
+        _with(training={"options": {"rank": 4}}),
+        "training.options.rank",
+        "training.rank",
+    ),
+    (
+        "bad trainer option value",
+        _with(training={"options": {"weight_decay": -1}}),
+        "training.options.weight_decay",
+        "greater than or equal to 0",
+    ),
     (
         "score filter on prompts",
         _with(captions={"source": "prompt"}, filters={"min_caption_score": 0.5}),
@@ -159,3 +199,41 @@ def test_invalid_spec_writes_nothing(tmp_path):
     with pytest.raises(DatasetSpecError):
         build_dataset(write_spec(tmp_path, resolution=30), data_root)
     assert not data_root.exists()
+
+
+def test_template_problems_are_found_before_any_image_is_read(tmp_path):
+    path = write_spec(tmp_path, captions={"source": "prompt", "template": "{caption!x} in {colour:d}"})
+    with pytest.raises(DatasetSpecError) as info:
+        build_dataset(path, tmp_path / "data")
+    assert [i.field for i in info.value.issues] == ["captions.template"] * 3
+    assert "template fields: {caption}" in str(info.value)  # the hint
+    assert any("{colour}" in i.message for i in info.value.issues)
+
+
+def test_trainer_option_problems_say_what_to_write(tmp_path):
+    options = {"lr_warmup": 5, "resolution": 64, "learning_rate": 0.01, "weight_decay": 0.0}
+    with pytest.raises(DatasetSpecError) as info:
+        load_spec(write_spec(tmp_path, training={"options": options}))
+    hints = {i.field: i.hint for i in info.value.issues}
+    assert set(hints) == {
+        "training.options.lr_warmup",
+        "training.options.resolution",
+        "training.options.learning_rate",
+    }
+    assert "lr_warmup_steps" in hints["training.options.lr_warmup"]
+    assert "resolution: 64" in hints["training.options.resolution"]
+    assert "learning_rate: 0.01" in hints["training.options.learning_rate"]
+
+
+def test_valid_trainer_options_reach_the_trainer_config(tmp_path):
+    from diffusion_assets.training.config import LoraTrainConfig
+
+    options = {"lr_warmup_steps": 5, "weight_decay": 0.0, "latents": "sample"}
+    spec = load_spec(write_spec(tmp_path, training={"options": options})).spec
+    config = LoraTrainConfig(**spec.training.trainer_fields(spec.resolution))
+    assert (config.lr_warmup_steps, config.weight_decay, config.latents, config.resolution) == (
+        5,
+        0.0,
+        "sample",
+        32,
+    )
