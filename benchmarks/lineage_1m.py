@@ -88,7 +88,12 @@ def hexes(rng: np.random.Generator, n: int, width: int) -> list[str]:
 
 
 def write(path: Path, columns: dict, schema: pa.Schema) -> None:
+    """One manifest file; nullable columns this synthetic world does not fill are null."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    n = len(next(iter(columns.values())))
+    for f in schema:
+        if f.name not in columns and f.nullable:
+            columns[f.name] = pa.nulls(n, f.type)
     pq.write_table(pa.table(columns, schema=schema), path, compression="zstd")
 
 

@@ -49,7 +49,7 @@ def lora_adapter(
 ):
     """A peft LoRA trained on the dataset's latest version, saved as diffusers-format safetensors
     with kohya ss_* and lineage keys in its header. An interrupted run resumes from its last
-    checkpoint; an unchanged recipe keeps its adapter id."""
+    checkpoint; an unchanged recipe keeps its adapter file untouched (same sha256, same data version)."""
     name = context.partition_key
     data_root = project.data_dir()
     plan = plan_training(

@@ -3,7 +3,8 @@
 Both generate, score (``scoring``), summarise (``tables``) and write the same files into ``out_dir``:
 ``images/<variant>/*.png``, ``grids/seed-<i>.png``, ``report.html`` (self-contained), ``metrics.parquet``
 (one row per image, ``manifests.evaluation.SCHEMA``), ``summary.json``, ``summary.md`` and ``plan.json``.
-The report id hashes everything that shapes the numbers: plan, weights hashes, CLIP, steps, guidance.
+The report id hashes everything that shapes the numbers: plan, weights hashes (an adapter's recipe id),
+CLIP, reference images, steps, guidance; contents and ids only, never paths.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from diffusion_assets.evaluation.generate import (
     generate_for_models,
     save_png,
 )
+from diffusion_assets.evaluation.metrics import reference_images
 from diffusion_assets.evaluation.plan import EvaluationPlan, ModelComparisonPlan
 from diffusion_assets.evaluation.scoring import score_images
 from diffusion_assets.files import atomic_write_text, sha256_file
@@ -71,6 +73,46 @@ def _source_hash(source: str | Path) -> str:
     return folder_hash(source) if Path(source).exists() else str(source)
 
 
+def _reference_hash(folder: str | Path | None) -> str | None:
+    """The reference images' names and contents (the set ``scoring`` reads), not where they lie."""
+    if folder is None:
+        return None
+    paths = reference_images(folder)
+    root = Path(folder)
+    return _hash({p.relative_to(root).as_posix(): sha256_file(p) for p in paths})
+
+
+def adapter_report_id(
+    plan: EvaluationPlan,
+    base_dir: str | Path,
+    adapter_path: str | Path,
+    clip_dir: str | Path,
+    training_images_dir: str | Path | None,
+    settings: RunSettings,
+) -> str:
+    """The id of an adapter report: the adapter's recipe id (from its header; the file's sha256 for an
+    adapter without one), the base weights hash, the plan, CLIP, reference images and settings.
+
+    The recipe id rather than the file's hash, so one adapter has one report id; no paths, so moving
+    the data root changes nothing.
+    """
+    adapter_path = Path(adapter_path)
+    weights_file = (
+        adapter_path if adapter_path.is_file() else adapter_path / "pytorch_lora_weights.safetensors"
+    )
+    return _hash(
+        {
+            "kind": "adapter",
+            "plan": plan.fingerprint(),
+            "base": folder_hash(base_dir),
+            "adapter": _adapter_lineage(weights_file).get("adapter_id") or sha256_file(weights_file),
+            "clip": _source_hash(clip_dir),
+            "reference": _reference_hash(training_images_dir),
+            "settings": [settings.steps, settings.guidance, settings.batch_size, settings.call_kwargs],
+        }
+    )
+
+
 def _adapter_lineage(adapter_path: Path) -> dict[str, str]:
     """``adapter_id``, ``dataset`` and ``dataset_version`` from the adapter's header, where present."""
     from diffusion_assets.training.metadata import LINEAGE_PREFIX, read_adapter_metadata  # noqa: PLC0415
@@ -108,22 +150,11 @@ def evaluate_adapter(
     settings = settings or RunSettings()
     adapter_path, base_dir = Path(adapter_path), Path(base_dir)
     folder = adapter_path.parent if adapter_path.is_file() else adapter_path
-    weights_file = adapter_path if adapter_path.is_file() else folder / "pytorch_lora_weights.safetensors"
     lineage = _adapter_lineage(adapter_path)
     adapter_id = adapter_id or lineage.get("adapter_id")
     dataset_version = dataset_version or lineage.get("dataset_version")
     model = model_name or base_dir.name
-    report_id = _hash(
-        {
-            "kind": "adapter",
-            "plan": plan.fingerprint(),
-            "base": folder_hash(base_dir),
-            "adapter": sha256_file(weights_file),
-            "clip": _source_hash(clip_dir),
-            "reference": str(training_images_dir),
-            "settings": [settings.steps, settings.guidance, settings.batch_size, settings.call_kwargs],
-        }
-    )
+    report_id = adapter_report_id(plan, base_dir, adapter_path, clip_dir, training_images_dir, settings)
     variants, images = generate_for_adapter(
         base_dir,
         adapter_path,
@@ -182,7 +213,7 @@ def compare_models(
             "plan": plan.fingerprint(),
             "models": {name: folder_hash(folder) for name, folder in comparison.models},
             "clip": _source_hash(clip_dir),
-            "reference": str(reference_images_dir),
+            "reference": _reference_hash(reference_images_dir),
             "settings": [settings.steps, settings.guidance, settings.batch_size, settings.call_kwargs],
         }
     )

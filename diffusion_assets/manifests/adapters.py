@@ -3,8 +3,9 @@
 Hive key (directory name, not a column): ``dataset``. ``adapter_id`` is sha256[:20] of the recipe
 (dataset name and version, base weights hash, trigger word, and the training config's weight-affecting
 fields; see ``training.config.adapter_id``), not of the file: the file holds wall-clock timestamps and
-carries the id in its own header. ``sha256`` is the file's hash. Retraining an identical recipe keeps the
-id, so the row is replaced rather than duplicated.
+carries the id in its own header. ``sha256`` is the file's hash. A rerun of a finished recipe leaves the
+file and its row as they are; a retrained one keeps the id, so its row is replaced rather than duplicated.
+``config_json`` holds every ``LoraTrainConfig`` field; the recipe columns beside it are for queries.
 """
 
 from __future__ import annotations
@@ -43,6 +44,17 @@ SCHEMA = pa.schema(
         pa.field("mixed_precision", pa.string(), nullable=False, metadata={"doc": "no | bf16 | fp16"}),
         pa.field("gradient_checkpointing", pa.bool_(), nullable=False),
         pa.field("min_snr_gamma", pa.float64(), metadata={"doc": "null: plain MSE"}),
+        # nullable: rows written before these columns existed read as null
+        pa.field(
+            "target_modules",
+            pa.string(),
+            metadata={"doc": "comma-separated module names adapted (the family's default when unset)"},
+        ),
+        pa.field(
+            "config_json",
+            pa.string(),
+            metadata={"doc": "the full LoraTrainConfig as sorted JSON (LoraTrainConfig.model_validate_json)"},
+        ),
         # outcome and cost
         pa.field("final_loss", pa.float64(), nullable=False, metadata={"doc": "mean of the last 10 steps"}),
         pa.field(

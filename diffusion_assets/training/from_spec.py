@@ -73,13 +73,29 @@ def plan_training(
 
 
 def record_adapter(data_root: Path, dataset: str, row: dict) -> Path:
-    """Upsert one row (by ``adapter_id``) into the dataset's adapters manifest partition."""
+    """Upsert one row (by ``adapter_id``) into the dataset's adapters manifest partition.
+
+    Idempotent: a row for the same file (same ``sha256``) is kept as the run that wrote the file recorded
+    it; only columns the manifest lacked (added to the schema since) are filled in from ``row``.
+    """
     path = partition_path(data_root, am.KIND, {"dataset": dataset})
     old = read_table(path)
     rows = {r["adapter_id"]: r for r in (old.to_pylist() if old is not None else [])}
+    recorded = rows.get(row["adapter_id"])
+    if recorded is not None and recorded["sha256"] == row["sha256"]:
+        if set(row) <= set(recorded):
+            return path
+        row = {**row, **recorded}
     rows[row["adapter_id"]] = row
     write_table(path, sorted(rows.values(), key=lambda r: r["created_at"]), am.SCHEMA)
     return path
+
+
+def recorded_adapter(data_root: Path, dataset: str, adapter_id: str) -> dict | None:
+    """The adapters-manifest row of ``adapter_id``, or None."""
+    table = read_table(partition_path(data_root, am.KIND, {"dataset": dataset}))
+    rows = table.to_pylist() if table is not None else []
+    return next((r for r in rows if r["adapter_id"] == adapter_id), None)
 
 
 def latest_adapter(data_root: Path, dataset: str) -> dict | None:
@@ -92,7 +108,12 @@ def latest_adapter(data_root: Path, dataset: str) -> dict | None:
 def train_from_spec(
     plan: SpecTraining, data_root: Path, code_version: str, device: str = "cpu"
 ) -> tuple[TrainResult, dict]:
-    """Train (resuming from the last checkpoint of the same recipe) and record the manifest row."""
+    """Train (resuming from the last checkpoint of the same recipe) and record the manifest row.
+
+    A finished recipe whose file matches its recorded sha256 is neither retrained nor rewritten, and its
+    recorded row is returned as it stands.
+    """
+    recorded = recorded_adapter(data_root, plan.spec.name, plan.adapter_id)
     result = train_lora(
         plan.dataset_dir,
         plan.base.path,
@@ -101,6 +122,7 @@ def train_from_spec(
         plan.lineage,
         cache_root=Path(data_root) / "adapters" / ".cache",
         device=device,
+        expected_sha256=recorded["sha256"] if recorded else None,
     )
     row = manifest_row(
         result,
@@ -111,4 +133,4 @@ def train_from_spec(
         created_at=datetime.now(UTC),
     )
     record_adapter(data_root, plan.spec.name, row)
-    return result, row
+    return result, recorded_adapter(data_root, plan.spec.name, plan.adapter_id) or row

@@ -7,7 +7,8 @@ seeded CPU generators (``seeds.derive_seed``): ``lora/init`` for the Gaussian lo
 state is checkpointed, so a resumed run continues bit for bit where the interrupted one stopped.
 
 Outputs in ``out_dir``: ``pytorch_lora_weights.safetensors`` (diffusers keys, kohya + lineage header),
-``loss.parquet``, ``checkpoints/step-<n>/`` and ``validation/step-<n>/*.png``.
+``loss.parquet``, ``checkpoints/step-<n>/`` and ``validation/step-<n>/*.png``. A rerun of a finished recipe
+returns that run's files untouched (``result.finished_result``), so the adapter's bytes and sha256 never change.
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ from diffusion_assets.training.config import LoraLineage, LoraTrainConfig, adapt
 from diffusion_assets.training.dataset import read_split, split_fingerprint, tag_frequency
 from diffusion_assets.training.families import family_of, per_sample_loss, scale_latents, training_scheduler
 from diffusion_assets.training.metadata import header_metadata, write_adapter
-from diffusion_assets.training.result import TrainResult, peak_memory_bytes, write_loss
+from diffusion_assets.training.result import (
+    TrainResult,
+    finished_result,
+    loss_figures,
+    peak_memory_bytes,
+    write_loss,
+)
 from diffusion_assets.training.validation import render_validation
 
 log = logging.getLogger(__name__)
@@ -55,16 +62,20 @@ def train_lora(
     keep_checkpoints: int | None = None,
     callback: StepCallback | None = None,
     validation_call_kwargs: dict | None = None,
+    expected_sha256: str | None = None,
 ) -> TrainResult:
     """Train a LoRA on ``dataset_dir/train`` for ``config.steps`` steps and write it to ``out_dir``.
 
     Args:
         cache_root: where encoded datasets are kept (default ``out_dir/../cache``).
-        resume: continue from the newest checkpoint in ``out_dir`` when there is one.
+        resume: continue from the newest checkpoint in ``out_dir`` when there is one, and return a finished
+            run of the same recipe (the adapter file's header names its id) as it stands, without rewriting it.
         keep_checkpoints: delete all but this many newest checkpoints (default: keep all).
         callback: called as ``callback(step, loss)`` after each step (after its checkpoint and validation);
             an exception it raises stops training, as a crash would.
         validation_call_kwargs: extra pipeline arguments for validation images.
+        expected_sha256: the sha256 the adapters manifest records for this recipe's file, if any; a finished
+            file with another hash is not reused but written again from the final checkpoint.
 
     Raises:
         ValueError: the checkpoint in ``out_dir`` was made with a different training recipe.
@@ -72,19 +83,30 @@ def train_lora(
     wall_start = time.time()
     out_dir, base_model_dir = Path(out_dir), Path(base_model_dir)
     dtype = DTYPES[config.mixed_precision]
-    # 1. inputs: dataset, base pipeline (float32 for encoding), lineage
+    # 1. the recipe's id; a finished run of it is returned as it stands, since rewriting the file would give
+    #    it a new sha256 (its header holds wall-clock times and the run id) for weights that did not change
+    weights_hash = lineage.base_weights_hash or folder_hash(base_model_dir)
+    ident = adapter_id(config, lineage, weights_hash)
+    cache_root = Path(cache_root) if cache_root else out_dir.parent / "cache"
+    if resume:
+        finished = finished_result(
+            out_dir, config, lineage, adapter_id=ident, base_model_dir=base_model_dir,
+            cache_root=cache_root, device=device, expected_sha256=expected_sha256,
+        )  # fmt: skip
+        if finished is not None:
+            log.info("%s already holds adapter %s; nothing to train", out_dir, ident)
+            return finished
+    # 2. inputs: dataset, base pipeline (float32 for encoding)
     examples = read_split(dataset_dir)
     pipe = DiffusionPipeline.from_pretrained(base_model_dir, dtype=torch.float32)
     family = family_of(pipe)
     if family.name == "flux" and config.min_snr_gamma is not None:
         raise ValueError("min_snr_gamma is for DDPM (epsilon/v) models; set it to None for Flux")
-    weights_hash = lineage.base_weights_hash or folder_hash(base_model_dir)
-    ident = adapter_id(config, lineage, weights_hash)
     pipe.set_progress_bar_config(disable=True)
     pipe.to(device)
-    # 2. encode the dataset once (or read the cache)
+    # 3. encode the dataset once (or read the cache)
     cache_dir = cache_mod.cache_dir_for(
-        Path(cache_root) if cache_root else out_dir.parent / "cache",
+        cache_root,
         lineage.dataset_version,
         weights_hash,
         config.resolution,
@@ -99,7 +121,7 @@ def train_lora(
         split_fingerprint(dataset_dir),
         config.max_sequence_length if family.name == "flux" else None,
     )
-    # 3. freeze the base, add the LoRA (seeded Gaussian lora_A, zero lora_B), keep LoRA weights in float32
+    # 4. freeze the base, add the LoRA (seeded Gaussian lora_A, zero lora_B), keep LoRA weights in float32
     denoiser = getattr(pipe, family.denoiser)
     for component in pipe.components.values():
         if isinstance(component, torch.nn.Module):
@@ -125,7 +147,7 @@ def train_lora(
     scaler = torch.amp.GradScaler(torch.device(device).type) if config.mixed_precision == "fp16" else None
     scheduler = training_scheduler(pipe, family)
     generator = cpu_generator(derive_seed(config.seed, "lora/noise", 0))
-    # 4. resume from the newest checkpoint, if any
+    # 5. resume from the newest checkpoint, if any
     step, rows, started_at = 0, [], wall_start
     resume_hash = config.training_hash(include_steps=False)
     latest = ckpt.latest_checkpoint(out_dir) if resume else None
@@ -135,7 +157,7 @@ def train_lora(
         )
         log.info("resuming %s from step %d", out_dir, step)
     resumed_from = step
-    # 5. the training loop
+    # 6. the training loop
     denoiser.train()
     n_images = len(examples)
     orders: dict[int, torch.Tensor] = {}
@@ -162,7 +184,7 @@ def train_lora(
         rows.append(
             {"step": step, "loss": float(loss.detach()), "lr": lr, "seconds": time.perf_counter() - tick}
         )
-        # 6. checkpoint and validation images on schedule; always checkpoint the last step
+        # 7. checkpoint and validation images on schedule; always checkpoint the last step
         if step == config.steps or (config.checkpoint_every and step % config.checkpoint_every == 0):
             progress = {"training_hash": resume_hash, "started_at": started_at, "loss": rows}
             ckpt.save_checkpoint(
@@ -186,7 +208,7 @@ def train_lora(
             validation_dirs.append(folder)
         if callback is not None:
             callback(step, rows[-1]["loss"])
-    # 7. the adapter file, in diffusers format with kohya + lineage header metadata
+    # 8. the adapter file, in diffusers format with kohya + lineage header metadata
     loss_path = write_loss(out_dir / "loss.parquet", rows)
     header = header_metadata(
         config,
@@ -205,8 +227,6 @@ def train_lora(
         layers = convert_state_dict_to_diffusers(layers)
     peft_config = denoiser.peft_config["default"].to_dict()
     weights_path = write_adapter(type(pipe), family, out_dir, layers, peft_config, header)
-    train_seconds = sum(r["seconds"] for r in rows)
-    tail = rows[-min(len(rows), 10) :]
     return TrainResult(
         adapter_id=ident,
         weights_path=weights_path,
@@ -214,10 +234,9 @@ def train_lora(
         pipeline_class=type(pipe).__name__,
         family=family.name,
         base_weights_hash=weights_hash,
+        target_modules=tuple(config.target_modules or family.target_modules),
         steps=step,
-        final_loss=sum(r["loss"] for r in tail) / len(tail),
-        train_seconds=train_seconds,
-        steps_per_second=len(rows) / train_seconds if train_seconds else 0.0,
+        **loss_figures(rows),
         peak_memory_bytes=peak_memory_bytes(device),
         resumed_from_step=resumed_from,
         num_train_images=n_images,

@@ -1,7 +1,9 @@
-"""What a training run returns and records: the result, the loss curve file, the manifest row."""
+"""What a training run returns and records: the result, the loss curve file, the manifest row, and the
+result of a finished run read back from its files."""
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 from dataclasses import dataclass, field
@@ -12,8 +14,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from diffusion_assets.files import atomic_path
+from diffusion_assets.files import atomic_path, sha256_file
+from diffusion_assets.training import cache as cache_mod
 from diffusion_assets.training.config import LoraLineage, LoraTrainConfig
+from diffusion_assets.training.families import FAMILIES
+from diffusion_assets.training.metadata import LINEAGE_PREFIX, WEIGHT_NAME, read_adapter_metadata
+
+DIFFUSERS_HEADER_KEYS = ("format", "lora_adapter_metadata")
+"""The two header keys diffusers' ``save_lora_weights`` writes itself (``training.metadata``)."""
 
 LOSS_SCHEMA = pa.schema(
     [
@@ -37,6 +45,8 @@ class TrainResult:
     pipeline_class: str
     family: str
     base_weights_hash: str
+    target_modules: tuple[str, ...]
+    """The module names the LoRA adapted: ``config.target_modules``, else the family's default."""
     steps: int
     final_loss: float
     """Mean loss of the last 10 steps (one step is too noisy: timesteps are random)."""
@@ -63,6 +73,79 @@ def write_loss(path: Path, rows: list[dict]) -> Path:
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
     return path
+
+
+def loss_figures(rows: list[dict]) -> dict[str, float]:
+    """``final_loss`` (mean of the last 10 steps), ``train_seconds`` and ``steps_per_second`` of the loss rows."""
+    train_seconds = sum(r["seconds"] for r in rows)
+    tail = rows[-min(len(rows), 10) :]
+    return {
+        "final_loss": sum(r["loss"] for r in tail) / len(tail),
+        "train_seconds": train_seconds,
+        "steps_per_second": len(rows) / train_seconds if train_seconds else 0.0,
+    }
+
+
+def finished_result(
+    out_dir: Path,
+    config: LoraTrainConfig,
+    lineage: LoraLineage,
+    *,
+    adapter_id: str,
+    base_model_dir: Path,
+    cache_root: Path,
+    device: str,
+    expected_sha256: str | None = None,
+) -> TrainResult | None:
+    """The result of a finished run of this recipe in ``out_dir``, read back without writing anything.
+
+    None when there is nothing to reuse: no adapter file or loss curve, a file of another recipe (its
+    header's ``adapter_id``), fewer loss rows than ``config.steps``, or a file whose sha256 is not the
+    ``expected_sha256`` the adapters manifest records.
+    """
+    weights_path, loss_path = Path(out_dir) / WEIGHT_NAME, Path(out_dir) / "loss.parquet"
+    if not (weights_path.is_file() and loss_path.is_file()):
+        return None
+    header = read_adapter_metadata(weights_path)
+    if header.get(LINEAGE_PREFIX + "adapter_id") != adapter_id:
+        return None
+    sha256 = sha256_file(weights_path)
+    if expected_sha256 is not None and sha256 != expected_sha256:
+        return None
+    rows = pq.read_table(loss_path).to_pylist()
+    if len(rows) != config.steps:
+        return None
+    family = FAMILIES[header[LINEAGE_PREFIX + "family"]]
+    weights_hash = header[LINEAGE_PREFIX + "base_weights_hash"]
+    cache_dir = cache_mod.cache_dir_for(
+        cache_root,
+        lineage.dataset_version,
+        weights_hash,
+        config.resolution,
+        config.max_sequence_length if family.name == "flux" else None,
+    )
+    validation = [p for p in (Path(out_dir) / "validation").glob("step-*") if p.name[5:].isdigit()]
+    return TrainResult(
+        adapter_id=adapter_id,
+        weights_path=weights_path,
+        sha256=sha256,
+        # the class DiffusionPipeline.from_pretrained would load, without loading it
+        pipeline_class=json.loads((Path(base_model_dir) / "model_index.json").read_text())["_class_name"],
+        family=family.name,
+        base_weights_hash=weights_hash,
+        target_modules=tuple(config.target_modules or family.target_modules),
+        steps=len(rows),
+        **loss_figures(rows),
+        peak_memory_bytes=peak_memory_bytes(device),
+        resumed_from_step=len(rows),
+        num_train_images=int(header["ss_num_train_images"]),
+        cache_path=cache_dir / cache_mod.CACHE_FILE,
+        cache_built=False,
+        cache_seconds=0.0,
+        loss_path=loss_path,
+        validation_dirs=tuple(sorted(validation, key=lambda p: int(p.name[5:]))),
+        metadata={k: v for k, v in header.items() if k not in DIFFUSERS_HEADER_KEYS},
+    )
 
 
 def peak_memory_bytes(device: str) -> int:
@@ -104,6 +187,8 @@ def manifest_row(
         "mixed_precision": config.mixed_precision,
         "gradient_checkpointing": config.gradient_checkpointing,
         "min_snr_gamma": config.min_snr_gamma,
+        "target_modules": ",".join(result.target_modules),
+        "config_json": config.to_json(),
         "final_loss": result.final_loss,
         "train_seconds": result.train_seconds,
         "steps_per_second": result.steps_per_second,
