@@ -17,10 +17,10 @@ VALID = "defaults: {model: sd15}\nentries: [{id: a, prompt: x}]\n"
 
 
 def _tick(instance, cursor=None):
-    context = dg.build_sensor_context(
+    with dg.build_sensor_context(
         instance=instance, cursor=cursor, resources={"project": ProjectResource()}
-    )
-    return catalog_sensor(context)
+    ) as context:  # its exit closes what the context opened (a logger, an instance from the ref)
+        return catalog_sensor(context)
 
 
 def test_sensor_adds_new_catalogs_and_requests_a_run(project):
@@ -146,10 +146,10 @@ def test_sensor_skips_invalid_catalogs_and_never_deletes(project):
 
 
 def _schedule(instance, when):
-    context = dg.build_schedule_context(
+    with dg.build_schedule_context(
         instance=instance, scheduled_execution_time=when, resources={"project": ProjectResource()}
-    )
-    return nightly_generation(context)
+    ) as context:  # left open, its instance (made from the ref) resets Dagster's state storage when GC'd
+        return nightly_generation(context)
 
 
 def test_schedule_runs_registered_catalogs_that_declare_daily(project):
@@ -194,10 +194,10 @@ def test_dataset_sensor_adds_specs_and_rebuilds_on_change(project, monkeypatch):
     (specs / "broken.yaml").write_text("sources: []\nresolution: 30\n")
 
     def tick(instance, cursor=None):
-        context = dg.build_sensor_context(
+        with dg.build_sensor_context(
             instance=instance, cursor=cursor, resources={"project": ProjectResource()}
-        )
-        return dataset_spec_sensor(context)
+        ) as context:
+            return dataset_spec_sensor(context)
 
     with dg.instance_for_test() as instance:
         first = tick(instance)

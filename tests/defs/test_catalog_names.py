@@ -50,10 +50,10 @@ def _write_bad_names(project):
 
 
 def _tick(instance, cursor=None):
-    context = dg.build_sensor_context(
+    with dg.build_sensor_context(
         instance=instance, cursor=cursor, resources={"project": ProjectResource()}
-    )
-    return catalog_sensor(context)
+    ) as context:  # its exit closes what the context opened (a logger, an instance from the ref)
+        return catalog_sensor(context)
 
 
 def test_sensor_never_registers_a_bad_name_and_logs_each(project, capsys):
@@ -86,10 +86,10 @@ def test_schedule_skips_bad_names(project):
     context_time = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(CATALOG_PARTITIONS_NAME, ["good", "x"])
-        context = dg.build_schedule_context(
+        with dg.build_schedule_context(
             instance=instance, scheduled_execution_time=context_time, resources={"project": ProjectResource()}
-        )
-        requests = nightly_generation(context)
+        ) as context:
+            requests = nightly_generation(context)
     assert [r.partition_key for r in requests] == ["good|2026-11-29"]
 
 

@@ -28,8 +28,8 @@ def test_editing_a_catalog_marks_its_images_stale(project):
     with dg.instance_for_test() as instance:
 
         def tick(cursor):
-            context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
-            result = catalog_sensor(context)
+            with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
+                result = catalog_sensor(context)
             for request in result.dynamic_partitions_requests:
                 instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
             for event in result.asset_events:
