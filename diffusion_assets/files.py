@@ -29,13 +29,15 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 @contextmanager
-def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike, durable: bool = True) -> Iterator[Path]:
     """Yield a temp path beside ``target``; on success rename it over ``target``.
 
     The rename is atomic on POSIX, so readers see either the old file or the complete new one,
-    and an interrupted write leaves no partial file under the final name. The data is fsynced
-    before the rename, so a crash or power loss cannot leave an empty file under that name either.
-    The file gets the usual permissions (0666 less the umask), not ``mkstemp``'s private 0600.
+    and an interrupted write leaves no partial file under the final name. With ``durable`` the data
+    is fsynced before the rename, so a power loss cannot leave an empty file under that name either;
+    files whose sha256 a manifest records (PNGs) may skip it, since a resumed run finds a torn one
+    by its hash and writes it again. The file gets the usual permissions (0666 less the umask), not
+    ``mkstemp``'s private 0600.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -44,19 +46,20 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        fd = os.open(tmp_path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if durable:
+            fd = os.open(tmp_path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         os.chmod(tmp_path, 0o666 & ~_UMASK)
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
 
 
-def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> Path:
-    with atomic_path(target) as tmp:
+def atomic_write_bytes(target: str | os.PathLike, data: bytes, durable: bool = True) -> Path:
+    with atomic_path(target, durable) as tmp:
         tmp.write_bytes(data)
     return Path(target)
 

@@ -43,3 +43,12 @@ def test_files_get_0666_less_the_umask_not_mkstemps_0600(tmp_path, monkeypatch, 
 def test_sha256_file_reads_in_chunks(tmp_path):
     path = atomic_write_bytes(tmp_path / "big", b"ab" * (1 << 20))
     assert sha256_file(path) == hashlib.sha256(b"ab" * (1 << 20)).hexdigest()
+
+
+@pytest.mark.parametrize(("durable", "fsyncs"), [(True, 1), (False, 0)])
+def test_durable_writes_reach_the_disk_before_the_rename(tmp_path, monkeypatch, durable, fsyncs):
+    calls = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: calls.append(fd) or real_fsync(fd))
+    atomic_write_bytes(tmp_path / "m.parquet", b"x", durable=durable)
+    assert len(calls) == fsyncs

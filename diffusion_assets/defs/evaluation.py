@@ -8,7 +8,13 @@ from pydantic import Field
 from diffusion_assets.datasets.build import dataset_folder
 from diffusion_assets.datasets.load import has_word, load_spec
 from diffusion_assets.evaluation.evaluate import RunSettings, evaluate_adapter
-from diffusion_assets.evaluation.plan import EvaluationPlan, PlanPrompt, eval_seeds, shapes_plan
+from diffusion_assets.evaluation.plan import (
+    EvaluationPlan,
+    PlanPrompt,
+    eval_seeds,
+    shapes_plan,
+    shapes_style_for,
+)
 from diffusion_assets.evaluation.tables import write_manifest_partition
 from diffusion_assets.models.loading import locate, resolve_device
 from diffusion_assets.models.presets import is_local_spec
@@ -37,7 +43,7 @@ class EvaluationConfig(dg.Config):
 
 def _plan(config: EvaluationConfig, prompts: list[str], trigger: str | None) -> EvaluationPlan:
     if config.plan == "shapes":
-        return shapes_plan(style="outlined", n_seeds=config.seeds)
+        return shapes_plan(style=shapes_style_for(trigger), n_seeds=config.seeds)
     kinds = [PlanPrompt(p, "trigger" if trigger and has_word(p, trigger) else "no_trigger") for p in prompts]
     return EvaluationPlan(prompts=tuple(kinds), seeds=eval_seeds(config.seeds))
 

@@ -119,6 +119,24 @@ def _spread(items: list[ShapeAttrs], n: int) -> list[ShapeAttrs]:
     return [items[(i * len(items)) // n] for i in range(n)]
 
 
+def shapes_style_for(trigger: str | None) -> str:
+    """The shapes-world style whose phrase holds ``trigger`` (``sks`` → outlined, ``zwx`` → striped).
+
+    Raises:
+        ValueError: the trigger names no shapes-world style, so the shapes plan cannot judge it.
+    """
+    words = {style: phrase.split() for style, phrase in STYLE_PHRASES.items()}
+    matches = [style for style, phrase in words.items() if trigger and trigger.lower() in phrase]
+    if len(matches) != 1:
+        known = ", ".join(f"{w[1]} ({s})" for s, w in words.items())
+        raise ValueError(
+            f"the shapes evaluation plan judges the shapes-world styles, whose triggers are {known}; "
+            f"this dataset's trigger is {trigger!r}: use the evaluation config `plan: validation_prompts` "
+            "with the spec's `training.validation_prompts`, or a shapes-world trigger"
+        )
+    return matches[0]
+
+
 def shapes_plan(
     style: str | None = "outlined",
     n_seen: int = 6,

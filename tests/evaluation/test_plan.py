@@ -11,6 +11,7 @@ from diffusion_assets.evaluation.plan import (
     PlanPrompt,
     eval_seeds,
     shapes_plan,
+    shapes_style_for,
 )
 from diffusion_assets.seeds import derive_seed
 from diffusion_assets.shapes.captions import STYLE_PHRASES, parse_caption
@@ -74,3 +75,15 @@ def test_model_comparison_needs_two_distinct_models():
     with pytest.raises(ValueError, match="two or more"):
         ModelComparisonPlan.from_folders({"a": "x"}, plan)
     assert len(ModelComparisonPlan.from_folders({"a": "x", "b": "y"}, plan).models) == 2
+
+
+@pytest.mark.parametrize(("trigger", "style"), [("sks", "outlined"), ("zwx", "striped"), ("SKS", "outlined")])
+def test_the_shapes_plan_judges_the_style_the_dataset_triggers(trigger, style):
+    assert shapes_style_for(trigger) == style
+    assert shapes_plan(style=shapes_style_for(trigger)).target_style == style
+
+
+@pytest.mark.parametrize("trigger", [None, "ohwx", "style"])
+def test_a_trigger_of_no_shapes_style_is_refused_with_the_fix(trigger):
+    with pytest.raises(ValueError, match="plan: validation_prompts"):
+        shapes_style_for(trigger)
