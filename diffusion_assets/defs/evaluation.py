@@ -76,6 +76,14 @@ def evaluation_report(
     if adapter is None:
         raise RuntimeError(f"dataset '{name}' has no trained adapter: materialize lora_adapter first")
     training = plan_training(spec.path, data_root, project.models_dir(), project.root_dir())
+    if adapter["base_weights_hash"] != training.base.weights_hash:
+        raise ValueError(
+            f"the newest adapter of '{name}' ({adapter['adapter_id']}) was trained on "
+            f"{adapter['base_model_id']} (weights {adapter['base_weights_hash'][:12]}), but "
+            f"{spec.path} now names {training.lineage.base_model_id} (weights "
+            f"{training.base.weights_hash[:12]}): materialize lora_adapter for the current spec first, "
+            "or restore `training.base_model`"
+        )
     clip = config.clip_model
     clip_dir = locate(
         clip.removeprefix("./") if is_local_spec(clip) else clip,

@@ -20,6 +20,8 @@ from diffusion_assets.defs.partitions import (
 )
 from diffusion_assets.defs.resources import GpuResource, ProjectResource
 from diffusion_assets.defs.training import LoraTrainingConfig, lora_adapter
+from diffusion_assets.manifests import adapters as am
+from diffusion_assets.manifests.io import partition_path, read_table, write_table
 from diffusion_assets.training.metadata import read_adapter_metadata as read_header
 from tests.conftest import write_catalog
 
@@ -167,3 +169,23 @@ def test_model_comparison_report(project, tiny_clip, monkeypatch):
         (m, s) for m in ("sd15", "shapes-render") for s in {r["seed"] for r in rows}
     )
     assert len(rows) == 4 and Path(meta["report"].value).is_file()
+
+
+def test_an_adapter_of_another_base_is_not_evaluated_on_the_current_one(chain, tiny_clip, project):
+    lora_only = dg.RunConfig({"lora_adapter": LoraTrainingConfig()})
+    assert _run(chain, [lora_adapter], "outline_ds", lora_only).success
+    path = partition_path(project / "data", am.KIND, {"dataset": "outline_ds"})
+    rows = read_table(path).to_pylist()
+    for row in rows:  # as if the spec's training.base_model changed after this adapter was trained
+        row["base_weights_hash"] = "f" * 64
+    write_table(path, rows, am.SCHEMA)
+    report_only = dg.RunConfig(
+        {"evaluation_report": EvaluationConfig(seeds=1, steps=3, clip_model=tiny_clip)}
+    )
+    result = _run(chain, [evaluation_report], "outline_ds", report_only, raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.step_failure_data.error.cause.message if failure.step_failure_data.error.cause else ""
+    message += failure.step_failure_data.error.message
+    assert "was trained on" in message and "weights ffffffffffff" in message
+    assert "materialize lora_adapter for the current spec first" in message
