@@ -11,7 +11,7 @@ import dagster as dg
 from diffusion_assets.catalog.load import load_catalog
 from diffusion_assets.defs.partitions import CATALOG_PARTITIONS_NAME, file_observation, generation_key
 from diffusion_assets.paths import prompts_dir, scan_catalog_files
-from diffusion_assets.yaml_input import InputError
+from diffusion_assets.yaml_input import load_error_message
 
 
 def _load_all(directory: Path, load: Callable[[Path], object]) -> list:
@@ -25,8 +25,7 @@ def _load_all(directory: Path, load: Callable[[Path], object]) -> list:
         try:
             loaded.append(load(path))
         except Exception as exc:  # reported; the other files carry on
-            message = exc if isinstance(exc, InputError) else f"{path}: {type(exc).__name__}: {exc}"
-            print(message, file=sys.stderr)
+            print(load_error_message(path, exc), file=sys.stderr)
     return loaded
 
 

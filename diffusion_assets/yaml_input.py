@@ -65,3 +65,11 @@ def read_yaml_mapping(
     if not isinstance(raw, dict):
         raise fail("the file is not a YAML mapping", hint)
     return data, raw
+
+
+def load_error_message(path: Path, exc: Exception) -> str:
+    """What to log for a user file that failed to load: a validation error already names the file,
+    entry and field; anything else gets the file name and the exception."""
+    if isinstance(exc, InputError):
+        return str(exc)
+    return f"{path}: {type(exc).__name__}: {exc} (not loaded; the other files carry on)"

@@ -20,7 +20,7 @@ from diffusion_assets.captioning.captioner import Captioner
 from diffusion_assets.generation.partition import RunInfo
 from diffusion_assets.manifests import captions as cm
 from diffusion_assets.manifests import generation as gm
-from diffusion_assets.manifests.io import partition_path, read_table, write_table
+from diffusion_assets.manifests.io import partition_path, read_table, retire_rows, write_table
 
 RETIRED_KIND = cm.KIND + "_retired"
 
@@ -67,7 +67,15 @@ def caption_partition(
     described, settings = captioner.describe(), _settings(captioner)
     identity = (described["captioner_id"], described["captioner_weights_hash"], settings)
     wanted = [r["image_id"] for r in images]
-    rows = _keep_and_retire(manifest, partition_path(data_root, RETIRED_KIND, keys), set(wanted), identity)
+    wanted_ids = set(wanted)
+    kept, _ = retire_rows(
+        manifest,
+        partition_path(data_root, RETIRED_KIND, keys),
+        cm.SCHEMA,
+        wanted=lambda row: row["image_id"] in wanted_ids and _identity(row) == identity,
+        key=lambda row: (row["image_id"], *_identity(row)),
+    )
+    rows = {r["image_id"]: r for r in kept}
     todo = [r for r in images if r["image_id"] not in rows]
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
@@ -99,33 +107,3 @@ def caption_partition(
 
 def _identity(row: dict) -> tuple:
     return row["captioner_id"], row["captioner_weights_hash"], row["captioner_settings"]
-
-
-def _rows(path: Path) -> list[dict]:
-    table = read_table(path)
-    return table.to_pylist() if table is not None else []
-
-
-def _keep_and_retire(
-    manifest: Path, retired_path: Path, wanted: set[str], identity: tuple
-) -> dict[str, dict]:
-    """``image_id → caption row`` this captioner already made for the wanted images (restoring
-    retired ones); every other row moves to the retired manifest. Adds before it removes, so an
-    interrupt can leave a row in both manifests for a moment, never in neither."""
-    previous, retired = _rows(manifest), _rows(retired_path)
-
-    def keep(row: dict) -> bool:
-        return row["image_id"] in wanted and _identity(row) == identity
-
-    rows = {r["image_id"]: r for r in previous + retired if keep(r)}
-    leaving = [r for r in previous if not keep(r)]
-    restored = [r for r in retired if keep(r)]
-    if leaving:
-        merged = {(r["image_id"], *_identity(r)): r for r in retired + leaving}
-        retired = list(merged.values())
-        write_table(retired_path, retired, cm.SCHEMA)
-    if leaving or restored:
-        write_table(manifest, list(rows.values()), cm.SCHEMA)
-    if restored:
-        write_table(retired_path, [r for r in retired if not keep(r)], cm.SCHEMA)
-    return rows

@@ -13,7 +13,7 @@ from diffusion_assets.catalog.load import load_catalog
 from diffusion_assets.datasets.load import load_spec
 from diffusion_assets.files import sha256_file
 from diffusion_assets.paths import scan_catalog_files
-from diffusion_assets.yaml_input import InputError
+from diffusion_assets.yaml_input import load_error_message
 
 from .jobs import build_dataset_job, generate_catalog_job
 from .partitions import (
@@ -60,13 +60,6 @@ def _read_cursor(cursor: str | None) -> dict[str, dict]:
     return {k: {"sha256": v, "changes": 0} if isinstance(v, str) else v for k, v in state.items()}
 
 
-def _load_error(path: Path, exc: Exception) -> str:
-    """The message for a file that failed to load; validation errors already name the file."""
-    if isinstance(exc, InputError):
-        return str(exc)
-    return f"{path}: cannot be loaded ({type(exc).__name__}: {exc}); the other files carry on"
-
-
 def folder_changes(
     context: dg.SensorEvaluationContext,
     directory: Path,
@@ -100,7 +93,7 @@ def folder_changes(
         try:
             validate(path)
         except Exception as exc:  # one bad file never blocks the others
-            context.log.error(_load_error(path, exc))
+            context.log.error(load_error_message(path, exc))
             changes.invalid.append(path.name)
             continue
         changes.changed.append(Change(name, digest, number))
@@ -176,7 +169,7 @@ def nightly_generation(context: dg.ScheduleEvaluationContext, project: ProjectRe
         try:
             catalog = load_catalog(path).catalog
         except Exception as exc:  # one bad catalog never blocks the others
-            context.log.error(_load_error(path, exc))
+            context.log.error(load_error_message(path, exc))
             continue
         if catalog.schedule != "daily":
             continue

@@ -22,7 +22,7 @@ from diffusion_assets.generation.pngmeta import pixel_sha256, write_png
 from diffusion_assets.generation.run import BatchResult, generate_batch, plan_batches
 from diffusion_assets.generation.schedulers import sampler_name
 from diffusion_assets.manifests import generation as gm
-from diffusion_assets.manifests.io import partition_path, read_table, write_table
+from diffusion_assets.manifests.io import partition_path, retire_rows, write_table
 from diffusion_assets.models.hashing import folder_hash
 from diffusion_assets.models.provider import ModelProvider
 from diffusion_assets.seeds import SEED_DERIVATION_VERSION
@@ -172,81 +172,43 @@ def generate_partition(
     keys = {"catalog": loaded.name, "date": date}
     manifest = partition_path(data_root, gm.KIND, keys)
     with exclusive(manifest.parent / ".lock", f"partition {loaded.name}|{date}"):
-        return _generate(loaded, jobs, date, data_root, provider, run, manifest, on_batch)
-
-
-def _generate(
-    loaded: LoadedCatalog,
-    jobs: dict[str, ImageJob],
-    date: str,
-    data_root: Path,
-    provider: ModelProvider,
-    run: RunInfo,
-    manifest: Path,
-    on_batch: Callable[[int, int], None] | None,
-) -> PartitionResult:
-    """Steps 2-4 of ``generate_partition``, under the partition's lock."""
-    keys = {"catalog": loaded.name, "date": date}
-    # 2. keep finished images (restoring those an earlier edit retired); retire the rest
-    retired_path = partition_path(data_root, gm.KIND + "_retired", keys)
-    rows, retired = _keep_and_retire(manifest, retired_path, jobs, data_root)
-    ids = {id(job): image_id for image_id, job in jobs.items()}
-    # 3. the batch layout covers every job, so a resumed or repaired image is made in exactly the
-    #    batch it was first made in (same batch size and batch-mates: byte-identical pixels)
-    batches = plan_batches(list(jobs.values()), provider.batch_size)
-    todo = [b for b in batches if any(ids[id(j)] not in rows for j in b)]
-    generated = 0
-    for number, batch in enumerate(todo, start=1):
-        result = generate_batch(provider.load(batch[0].params.preset), batch)
-        batch_id = ids[id(batch[0])]
-        for index, (job, image) in enumerate(zip(batch, result.images, strict=True)):
-            image_id = ids[id(job)]
-            if image_id in rows:
-                continue
-            row = manifest_row(image_id, job, result, index, provider, run, loaded)
-            row["batch_id"] = batch_id
-            row["pixel_sha256"] = pixel_sha256(image)
-            row["sha256"] = write_png(Path(data_root) / row["path"], image, row)
-            rows[image_id] = row
-            generated += 1
-        # the manifest is rewritten after every batch: an interrupt loses at most one batch
-        write_table(manifest, [rows[i] for i in jobs if i in rows], gm.SCHEMA)
-        if on_batch:
-            on_batch(number, len(todo))
-    # 4. the final manifest, in catalog order
-    ordered = [rows[i] for i in jobs]
-    digest = write_table(manifest, ordered, gm.SCHEMA)
+        # 2. keep finished images (restoring those an earlier edit retired); retire the rest
+        kept, retired = retire_rows(
+            manifest,
+            partition_path(data_root, gm.KIND + "_retired", keys),
+            gm.SCHEMA,
+            wanted=lambda row: row["image_id"] in jobs,
+            key=lambda row: row["image_id"],
+        )
+        existing = _valid_existing(kept, data_root)
+        rows = {image_id: existing[image_id] for image_id in jobs if image_id in existing}
+        ids = {id(job): image_id for image_id, job in jobs.items()}
+        # 3. the batch layout covers every job, so a resumed or repaired image is made in exactly the
+        #    batch it was first made in (same batch size and batch-mates: byte-identical pixels)
+        batches = plan_batches(list(jobs.values()), provider.batch_size)
+        todo = [b for b in batches if any(ids[id(j)] not in rows for j in b)]
+        generated = 0
+        for number, batch in enumerate(todo, start=1):
+            result = generate_batch(provider.load(batch[0].params.preset), batch)
+            batch_id = ids[id(batch[0])]
+            for index, (job, image) in enumerate(zip(batch, result.images, strict=True)):
+                image_id = ids[id(job)]
+                if image_id in rows:
+                    continue
+                row = manifest_row(image_id, job, result, index, provider, run, loaded)
+                row["batch_id"] = batch_id
+                row["pixel_sha256"] = pixel_sha256(image)
+                row["sha256"] = write_png(Path(data_root) / row["path"], image, row)
+                rows[image_id] = row
+                generated += 1
+            # the manifest is rewritten after every batch: an interrupt loses at most one batch
+            write_table(manifest, [rows[i] for i in jobs if i in rows], gm.SCHEMA)
+            if on_batch:
+                on_batch(number, len(todo))
+        # 4. the final manifest, in catalog order
+        ordered = [rows[i] for i in jobs]
+        digest = write_table(manifest, ordered, gm.SCHEMA)
     return PartitionResult(loaded, manifest, digest, ordered, generated, len(jobs) - generated, retired, jobs)
-
-
-def _table_rows(path: Path) -> list[dict]:
-    table = read_table(path)
-    return table.to_pylist() if table is not None else []
-
-
-def _keep_and_retire(
-    manifest: Path, retired_path: Path, jobs: dict[str, ImageJob], data_root: Path
-) -> tuple[dict[str, dict], int]:
-    """``(image_id → row`` of the finished images the partition keeps, how many rows it retired).
-
-    Rows the catalog no longer asks for move to the retired manifest; rows it asks for again move
-    back (their files still valid: nothing is regenerated). Every move adds before it removes, so an
-    interrupt between two writes can leave a row in both manifests for a moment, never in neither.
-    """
-    previous, retired = _table_rows(manifest), _table_rows(retired_path)
-    restored = [r for r in retired if r["image_id"] in jobs]
-    existing = _valid_existing(previous + restored, data_root)
-    rows = {image_id: existing[image_id] for image_id in jobs if image_id in existing}
-    leaving = [r for r in previous if r["image_id"] not in jobs]
-    if leaving:
-        merged = {r["image_id"]: r for r in retired} | {r["image_id"]: r for r in leaving}
-        retired = list(merged.values())
-        write_table(retired_path, retired, gm.SCHEMA)
-    if leaving or restored:
-        write_table(manifest, list(rows.values()), gm.SCHEMA)
-    if restored:
-        write_table(retired_path, [r for r in retired if r["image_id"] not in jobs], gm.SCHEMA)
-    return rows, len(leaving)
 
 
 def complete_batches(rows: list[dict]) -> list[str]:

@@ -8,6 +8,7 @@ Partition keys live only in the directory names; they are not repeated inside th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -42,6 +43,40 @@ def read_table(path: Path, schema: pa.Schema | None = None) -> pa.Table | None:
     if not Path(path).is_file():
         return None
     return pq.read_table(path, schema=schema)
+
+
+def read_rows(path: Path) -> list[dict]:
+    """One partition's manifest rows, or none if it was never written."""
+    table = read_table(path)
+    return table.to_pylist() if table is not None else []
+
+
+def retire_rows(
+    manifest: Path,
+    retired_path: Path,
+    schema: pa.Schema,
+    wanted: Callable[[dict], bool],
+    key: Callable[[dict], object],
+) -> tuple[list[dict], int]:
+    """Move the rows of ``manifest`` that ``wanted`` rejects to its retired manifest, and retired rows
+    it accepts back (``key`` identifies a retired row); return the wanted rows, restored ones
+    included, and how many rows were retired.
+
+    Rows are never deleted: every move adds before it removes, so an interrupt between two writes can
+    leave a row in both manifests for a moment, never in neither.
+    """
+    previous, retired = read_rows(manifest), read_rows(retired_path)
+    kept = list({key(r): r for r in retired + previous if wanted(r)}.values())  # a row in both: once
+    leaving = [r for r in previous if not wanted(r)]
+    restored = any(wanted(r) for r in retired)
+    if leaving:
+        retired = list({key(r): r for r in retired + leaving}.values())
+        write_table(retired_path, retired, schema)
+    if leaving or restored:
+        write_table(manifest, kept, schema)
+    if restored:
+        write_table(retired_path, [r for r in retired if not wanted(r)], schema)
+    return kept, len(leaving)
 
 
 def dataset(root: Path, kind: str, schema: pa.Schema | None = None) -> ds.Dataset:

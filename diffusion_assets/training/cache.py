@@ -60,6 +60,14 @@ def cache_dir_for(
     return Path(cache_root) / f"{version}-{base_weights_hash[:16]}-{resolution}px{suffix}"
 
 
+def run_cache_dir(
+    cache_root: str | Path, dataset_version: str, base_weights_hash: str, config, family: str
+) -> Path:
+    """``cache_dir_for`` of one training run: a Flux cache is keyed by its T5 length too."""
+    t5_length = config.max_sequence_length if family == "flux" else None
+    return cache_dir_for(cache_root, dataset_version, base_weights_hash, config.resolution, t5_length)
+
+
 def load_or_encode(
     pipe,
     family: Family,

@@ -105,12 +105,8 @@ def train_lora(
     pipe.set_progress_bar_config(disable=True)
     pipe.to(device)
     # 3. encode the dataset once (or read the cache)
-    cache_dir = cache_mod.cache_dir_for(
-        cache_root,
-        lineage.dataset_version,
-        weights_hash,
-        config.resolution,
-        config.max_sequence_length if family.name == "flux" else None,
+    cache_dir = cache_mod.run_cache_dir(
+        cache_root, lineage.dataset_version, weights_hash, config, family.name
     )
     encoded = cache_mod.load_or_encode(
         pipe,

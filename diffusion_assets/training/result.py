@@ -117,12 +117,8 @@ def finished_result(
         return None
     family = FAMILIES[header[LINEAGE_PREFIX + "family"]]
     weights_hash = header[LINEAGE_PREFIX + "base_weights_hash"]
-    cache_dir = cache_mod.cache_dir_for(
-        cache_root,
-        lineage.dataset_version,
-        weights_hash,
-        config.resolution,
-        config.max_sequence_length if family.name == "flux" else None,
+    cache_dir = cache_mod.run_cache_dir(
+        cache_root, lineage.dataset_version, weights_hash, config, family.name
     )
     validation = [p for p in (Path(out_dir) / "validation").glob("step-*") if p.name[5:].isdigit()]
     return TrainResult(
