@@ -11,8 +11,10 @@ machine and at any position in a batch.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch loads only where noise is drawn: validating a catalog needs no torch
+    import torch
 
 SEED_DERIVATION_VERSION = 1
 """Bumped if ``derive_seed`` ever changes; written to every manifest row."""
@@ -40,4 +42,6 @@ def derive_seed(base_seed: int, entry_id: str, sample_index: int, date: str | No
 
 def cpu_generator(seed: int) -> torch.Generator:
     """A fresh CPU generator for one image: noise never depends on the device or batch-mates."""
+    import torch  # noqa: PLC0415
+
     return torch.Generator(device="cpu").manual_seed(int(seed))

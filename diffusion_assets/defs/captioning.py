@@ -5,13 +5,7 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
-from diffusion_assets.captioning.captioner import load_captioner
-from diffusion_assets.captioning.checks import check_captions
-from diffusion_assets.captioning.partition import caption_partition
 from diffusion_assets.captioning.spec import CaptionerSpec
-from diffusion_assets.captioning.tokens import token_counter
-from diffusion_assets.generation.partition import RunInfo
-from diffusion_assets.previews import markdown_table
 
 from .generation import generated_images
 from .partitions import generation_partitions
@@ -69,6 +63,13 @@ class CaptionerResource(dg.ConfigurableResource):
 def image_captions(context: dg.AssetExecutionContext, captioner: CaptionerResource, project: ProjectResource):
     """A caption for every image of the partition, in data/manifests/captions/, recording the
     captioner id and weights hash. Images already captioned by the same captioner are kept."""
+    from diffusion_assets.captioning.captioner import load_captioner  # noqa: PLC0415
+    from diffusion_assets.captioning.checks import check_captions  # noqa: PLC0415
+    from diffusion_assets.captioning.partition import caption_partition  # noqa: PLC0415
+    from diffusion_assets.captioning.tokens import token_counter  # noqa: PLC0415
+    from diffusion_assets.generation.partition import RunInfo  # noqa: PLC0415
+    from diffusion_assets.previews import markdown_table  # noqa: PLC0415
+
     keys = context.partition_key.keys_by_dimension
     model = load_captioner(captioner.spec(), project.models_dir(), project.root_dir())
     run = RunInfo(context.run_id, str(context.partition_key), CAPTION_CODE_VERSION)

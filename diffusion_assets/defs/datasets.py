@@ -2,11 +2,6 @@
 
 import dagster as dg
 
-from diffusion_assets.datasets.build import GRID_FILE, build_dataset
-from diffusion_assets.datasets.checks import dataset_caption_report
-from diffusion_assets.datasets.load import load_spec
-from diffusion_assets.previews import thumbnail_markdown
-
 from .partitions import lora_dataset_partitions, lora_dataset_spec
 from .resources import ProjectResource
 
@@ -32,6 +27,11 @@ def lora_dataset(context: dg.AssetExecutionContext, project: ProjectResource):
     """One LoRA training dataset per spec in lora_datasets/: an imagefolder with caption sidecars, a
     dataset card and a membership manifest under data/datasets/<name>/<version>/. Builds are
     immutable: unchanged inputs reuse the existing version, any change makes a new one."""
+    from diffusion_assets.datasets.build import GRID_FILE, build_dataset  # noqa: PLC0415
+    from diffusion_assets.datasets.checks import dataset_caption_report  # noqa: PLC0415
+    from diffusion_assets.datasets.load import load_spec  # noqa: PLC0415
+    from diffusion_assets.previews import thumbnail_markdown  # noqa: PLC0415
+
     name = context.partition_key
     spec_path = project.dataset_spec_path(name)
     result = build_dataset(spec_path, project.data_dir(), run_id=context.run_id)

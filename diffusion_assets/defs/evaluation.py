@@ -1,28 +1,16 @@
 """The ``evaluation_report`` asset: what an adapter does, measured, with a blocking promotion gate."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import dagster as dg
 from pydantic import Field
 
-from diffusion_assets.datasets.build import dataset_folder
-from diffusion_assets.datasets.load import has_word, load_spec
-from diffusion_assets.evaluation.evaluate import RunSettings, evaluate_adapter
-from diffusion_assets.evaluation.plan import (
-    EvaluationPlan,
-    PlanPrompt,
-    eval_seeds,
-    shapes_plan,
-    shapes_style_for,
-)
-from diffusion_assets.evaluation.tables import write_manifest_partition
-from diffusion_assets.models.loading import locate, resolve_device
-from diffusion_assets.models.presets import is_local_spec
-from diffusion_assets.training.from_spec import latest_adapter, plan_training
-
 from .partitions import lora_dataset_partitions
 from .resources import GpuResource, ProjectResource
 from .training import lora_adapter
+
+if TYPE_CHECKING:
+    from diffusion_assets.evaluation.plan import EvaluationPlan
 
 EVALUATION_CODE_VERSION = "evaluation-v1"
 
@@ -41,7 +29,16 @@ class EvaluationConfig(dg.Config):
     )
 
 
-def _plan(config: EvaluationConfig, prompts: list[str], trigger: str | None) -> EvaluationPlan:
+def _plan(config: EvaluationConfig, prompts: list[str], trigger: str | None) -> "EvaluationPlan":
+    from diffusion_assets.datasets.load import has_word  # noqa: PLC0415
+    from diffusion_assets.evaluation.plan import (  # noqa: PLC0415
+        EvaluationPlan,
+        PlanPrompt,
+        eval_seeds,
+        shapes_plan,
+        shapes_style_for,
+    )
+
     if config.plan == "shapes":
         return shapes_plan(style=shapes_style_for(trigger), n_seeds=config.seeds)
     kinds = [PlanPrompt(p, "trigger" if trigger and has_word(p, trigger) else "no_trigger") for p in prompts]
@@ -53,7 +50,7 @@ def _plan(config: EvaluationConfig, prompts: list[str], trigger: str | None) -> 
     deps=[lora_adapter],
     pool="gpu",
     code_version=EVALUATION_CODE_VERSION,
-    group_name="lora",
+    group_name="evaluation",
     kinds={"html", "parquet"},
     check_specs=[
         dg.AssetCheckSpec(
@@ -70,6 +67,14 @@ def evaluation_report(
 ):
     """An HTML report (grids of prompt × weight with aligned seeds, metric tables, loss curve) and a
     Parquet metrics table for the dataset's newest adapter, evaluated at weights 0, 0.5 and 1."""
+    from diffusion_assets.datasets.build import dataset_folder  # noqa: PLC0415
+    from diffusion_assets.datasets.load import load_spec  # noqa: PLC0415
+    from diffusion_assets.evaluation.evaluate import RunSettings, evaluate_adapter  # noqa: PLC0415
+    from diffusion_assets.evaluation.tables import write_manifest_partition  # noqa: PLC0415
+    from diffusion_assets.models.loading import locate, resolve_device  # noqa: PLC0415
+    from diffusion_assets.models.presets import is_local_spec  # noqa: PLC0415
+    from diffusion_assets.training.from_spec import latest_adapter, plan_training  # noqa: PLC0415
+
     name, data_root = context.partition_key, project.data_dir()
     spec = load_spec(project.dataset_spec_path(name))
     adapter = latest_adapter(data_root, name)
@@ -160,8 +165,15 @@ def model_comparison(
     and (on the shapes world) exact adherence, in one HTML report under data/reports/comparisons/."""
     from diffusion_assets.catalog.expand import expand_catalog  # noqa: PLC0415
     from diffusion_assets.catalog.load import load_catalog, resolve_model  # noqa: PLC0415
-    from diffusion_assets.evaluation.evaluate import compare_models  # noqa: PLC0415
-    from diffusion_assets.models.loading import model_refs  # noqa: PLC0415
+    from diffusion_assets.evaluation.evaluate import RunSettings, compare_models  # noqa: PLC0415
+    from diffusion_assets.evaluation.plan import (  # noqa: PLC0415
+        EvaluationPlan,
+        PlanPrompt,
+        eval_seeds,
+        shapes_plan,
+    )
+    from diffusion_assets.models.loading import locate, model_refs, resolve_device  # noqa: PLC0415
+    from diffusion_assets.models.presets import is_local_spec  # noqa: PLC0415
 
     root = project.root_dir()
     folders = {

@@ -2,16 +2,6 @@
 
 import dagster as dg
 
-from diffusion_assets.files import sha256_file
-from diffusion_assets.generation.partition import (
-    RunInfo,
-    complete_batches,
-    generate_partition,
-    verify_batch,
-)
-from diffusion_assets.manifests import generation as gm
-from diffusion_assets.manifests.io import read_table, schema_problems
-from diffusion_assets.previews import markdown_table, thumbnail_markdown
 from diffusion_assets.progress import ThrottledProgress
 
 from .partitions import generation_partitions, prompt_catalog
@@ -62,6 +52,18 @@ def generated_images(
 ):
     """Images for one catalog on one date, written to data/images/<catalog>/<date>/ with a Parquet
     manifest row each. Re-materializing skips images already present, so a failed run resumes."""
+    # heavy libraries load here, in the step, never when the code location is imported
+    from diffusion_assets.files import sha256_file  # noqa: PLC0415
+    from diffusion_assets.generation.partition import (  # noqa: PLC0415
+        RunInfo,
+        complete_batches,
+        generate_partition,
+        verify_batch,
+    )
+    from diffusion_assets.manifests import generation as gm  # noqa: PLC0415
+    from diffusion_assets.manifests.io import read_table, schema_problems  # noqa: PLC0415
+    from diffusion_assets.previews import markdown_table, thumbnail_markdown  # noqa: PLC0415
+
     keys = context.partition_key.keys_by_dimension
     catalog, date = keys["catalog"], keys["date"]
     data_root = project.data_dir()

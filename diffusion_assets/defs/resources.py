@@ -1,14 +1,15 @@
 """Resources: where the project's files are, and the GPU that runs the models."""
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import dagster as dg
 from pydantic import Field
 
 from diffusion_assets import paths
-from diffusion_assets.models.loading import LoadOptions
-from diffusion_assets.models.provider import ModelProvider
+
+if TYPE_CHECKING:
+    from diffusion_assets.models.provider import ModelProvider
 
 
 class ProjectResource(dg.ConfigurableResource):
@@ -69,7 +70,11 @@ class GpuResource(dg.ConfigurableResource):
     compile: bool = Field(False, description="torch.compile the denoiser (slow first batch).")
     allow_download: bool = Field(False, description="Fetch missing weights from the hub at run time.")
 
-    def provider(self, project: ProjectResource) -> ModelProvider:
+    def provider(self, project: ProjectResource) -> "ModelProvider":
+        """A provider that loads (once) and caches the pipelines this step needs; torch loads here."""
+        from diffusion_assets.models.loading import LoadOptions  # noqa: PLC0415
+        from diffusion_assets.models.provider import ModelProvider  # noqa: PLC0415
+
         options = LoadOptions(
             device=self.device,
             dtype=self.dtype,

@@ -11,14 +11,7 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
-from diffusion_assets.shapes.assemble import assemble
 from diffusion_assets.shapes.config import TrainConfig
-from diffusion_assets.shapes.evaluate import evaluate_adherence
-from diffusion_assets.shapes.tokenizer import save_tokenizer
-from diffusion_assets.shapes.train import default_clip_dir, finalize
-from diffusion_assets.shapes.train_clip import train_clip
-from diffusion_assets.shapes.train_unet import train_unet
-from diffusion_assets.shapes.train_vae import train_vae
 
 from .resources import ProjectResource
 
@@ -52,6 +45,8 @@ def _result(metrics: dict, folder) -> dg.MaterializeResult:
 def shapes_vae(config: ShapesTrainingConfig, project: ProjectResource) -> dg.MaterializeResult:
     """A tiny AutoencoderKL (32² RGB → 8²×4 latents) trained on the shapes world; reports PSNR and
     whether the exact checker still reads every attribute from its reconstructions."""
+    from diffusion_assets.shapes.train_vae import train_vae  # noqa: PLC0415
+
     train = config.train_config()
     folder = project.data_dir() / "shapes_world" / "vae"
     return _result(train_vae(folder, train.vae, **_common(train)), folder)
@@ -61,6 +56,9 @@ def shapes_vae(config: ShapesTrainingConfig, project: ProjectResource) -> dg.Mat
 def shapes_clip(config: ShapesTrainingConfig, project: ProjectResource) -> dg.MaterializeResult:
     """A tiny CLIPModel (text and vision towers) trained contrastively, with a tokenizer built offline;
     reports zero-shot caption retrieval over every caption of the world."""
+    from diffusion_assets.shapes.tokenizer import save_tokenizer  # noqa: PLC0415
+    from diffusion_assets.shapes.train_clip import train_clip  # noqa: PLC0415
+
     train = config.train_config()
     work = project.data_dir() / "shapes_world"
     tokenizer = save_tokenizer(work / "tokenizer")
@@ -76,6 +74,8 @@ def shapes_clip(config: ShapesTrainingConfig, project: ProjectResource) -> dg.Ma
 def shapes_unet(config: ShapesTrainingConfig, project: ProjectResource) -> dg.MaterializeResult:
     """A tiny text-conditioned UNet2DConditionModel on the VAE's latents, conditioned on the CLIP text
     tower: zero-terminal-SNR betas, v-prediction, trailing timesteps, EMA (Lin et al. 2023)."""
+    from diffusion_assets.shapes.train_unet import train_unet  # noqa: PLC0415
+
     train = config.train_config()
     work = project.data_dir() / "shapes_world"
     metrics = train_unet(work / "unet_stage", work / "vae", work / "clip", train.unet, **_common(train))
@@ -88,6 +88,10 @@ def shapes_unet(config: ShapesTrainingConfig, project: ProjectResource) -> dg.Ma
 def shapes_tiny(config: ShapesTrainingConfig, project: ProjectResource) -> dg.MaterializeResult:
     """The `shapes-tiny` preset: the stages assembled into a StableDiffusionPipeline folder at
     models/shapes-tiny (CLIP beside it), scored for prompt adherence with the exact checker."""
+    from diffusion_assets.shapes.assemble import assemble  # noqa: PLC0415
+    from diffusion_assets.shapes.evaluate import evaluate_adherence  # noqa: PLC0415
+    from diffusion_assets.shapes.train import default_clip_dir, finalize  # noqa: PLC0415
+
     train = config.train_config()
     work = project.data_dir() / "shapes_world"
     out = project.root_dir() / "models" / "shapes-tiny"

@@ -4,8 +4,7 @@ import dagster as dg
 from pydantic import Field
 
 from diffusion_assets.shapes.config import UnetConfig
-from diffusion_assets.theory.compare import RECIPES, compare_recipes
-from diffusion_assets.theory.report import write_figures, write_report
+from diffusion_assets.theory.recipes import RECIPES
 
 from .resources import ProjectResource
 from .shapes import shapes_tiny
@@ -28,6 +27,9 @@ class TheoryReportConfig(dg.Config):
 def theory_report(config: TheoryReportConfig, project: ProjectResource) -> dg.MaterializeResult:
     """Noise schedules in theory and practice: ᾱ_t and SNR(t) curves, forward-noising strips, and the
     shapes-world UNet trained under linear, cosine and zero-terminal-SNR recipes, side by side."""
+    from diffusion_assets.theory.compare import compare_recipes  # noqa: PLC0415
+    from diffusion_assets.theory.report import write_figures, write_report  # noqa: PLC0415
+
     out = project.data_dir() / "reports" / "theory"
     models = project.root_dir() / "models"
     figures = write_figures(out)

@@ -3,11 +3,6 @@
 import dagster as dg
 from pydantic import Field
 
-from diffusion_assets.models.loading import resolve_device
-from diffusion_assets.previews import thumbnail_markdown
-from diffusion_assets.training.applies import lora_applies
-from diffusion_assets.training.from_spec import plan_training, train_from_spec
-
 from .datasets import lora_dataset
 from .partitions import lora_dataset_partitions
 from .resources import GpuResource, ProjectResource
@@ -50,6 +45,11 @@ def lora_adapter(
     """A peft LoRA trained on the dataset's latest version, saved as diffusers-format safetensors
     with kohya ss_* and lineage keys in its header. An interrupted run resumes from its last
     checkpoint; an unchanged recipe keeps its adapter file untouched (same sha256, same data version)."""
+    from diffusion_assets.models.loading import resolve_device  # noqa: PLC0415
+    from diffusion_assets.previews import thumbnail_markdown  # noqa: PLC0415
+    from diffusion_assets.training.applies import lora_applies  # noqa: PLC0415
+    from diffusion_assets.training.from_spec import plan_training, train_from_spec  # noqa: PLC0415
+
     name = context.partition_key
     data_root = project.data_dir()
     plan = plan_training(

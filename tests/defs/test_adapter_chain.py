@@ -8,7 +8,6 @@ import dagster as dg
 import pytest
 import torch
 
-from diffusion_assets.defs import training as training_defs
 from diffusion_assets.defs.captioning import CaptionerResource, image_captions
 from diffusion_assets.defs.datasets import lora_dataset
 from diffusion_assets.defs.evaluation import EvaluationConfig, evaluation_report
@@ -22,6 +21,7 @@ from diffusion_assets.defs.resources import GpuResource, ProjectResource
 from diffusion_assets.defs.training import LoraTrainingConfig, lora_adapter
 from diffusion_assets.manifests import adapters as am
 from diffusion_assets.manifests.io import partition_path, read_table, write_table
+from diffusion_assets.training import applies as applies_module
 from diffusion_assets.training.metadata import read_adapter_metadata as read_header
 from tests.conftest import write_catalog
 
@@ -132,7 +132,7 @@ def test_adapter_then_report(chain, tiny_clip, project):
 
 
 def test_a_noop_adapter_blocks_its_evaluation(chain, tiny_clip, monkeypatch):
-    monkeypatch.setattr(training_defs, "lora_applies", lambda *a, **k: (False, {"mean_abs_diff": 0.0}))
+    monkeypatch.setattr(applies_module, "lora_applies", lambda *a, **k: (False, {"mean_abs_diff": 0.0}))
     result = _run(
         chain, [lora_adapter, evaluation_report], "outline_ds", _config(tiny_clip), raise_on_error=False
     )
