@@ -8,7 +8,7 @@ from pydantic import Field
 from diffusion_assets.captioning.spec import CaptionerSpec
 
 from .generation import generated_images
-from .partitions import generation_partitions
+from .partitions import generation_partitions, partitioned_check
 from .resources import ProjectResource
 
 CAPTION_CODE_VERSION = "captions-v1"
@@ -47,15 +47,22 @@ class CaptionerResource(dg.ConfigurableResource):
     group_name="captioning",
     kinds={"transformers", "parquet"},
     check_specs=[
-        dg.AssetCheckSpec("captions_not_empty", asset="image_captions", description="No empty captions."),
-        dg.AssetCheckSpec(
+        partitioned_check(
+            "captions_not_empty",
+            "image_captions",
+            generation_partitions,
+            description="No empty captions.",
+        ),
+        partitioned_check(
             "no_repeated_tokens",
-            asset="image_captions",
+            "image_captions",
+            generation_partitions,
             description="No token 3+ times in a row ('a bald bald bald').",
         ),
-        dg.AssetCheckSpec(
+        partitioned_check(
             "fits_text_encoder",
-            asset="image_captions",
+            "image_captions",
+            generation_partitions,
             description="No caption longer than the 77-token CLIP limit.",
         ),
     ],

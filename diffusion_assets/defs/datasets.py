@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from .partitions import lora_dataset_partitions, lora_dataset_spec
+from .partitions import lora_dataset_partitions, lora_dataset_spec, partitioned_check
 from .resources import ProjectResource
 
 DATASET_CODE_VERSION = "lora-dataset-v1"
@@ -15,9 +15,10 @@ DATASET_CODE_VERSION = "lora-dataset-v1"
     group_name="lora",
     kinds={"parquet", "huggingface"},
     check_specs=[
-        dg.AssetCheckSpec(
+        partitioned_check(
             "captions_have_trigger",
-            asset="lora_dataset",
+            "lora_dataset",
+            lora_dataset_partitions,
             description="Every caption contains the spec's trigger word (when it has one) and no prior "
             "image's caption does: the LoRA learns its style only from captions that name it.",
         )
@@ -25,7 +26,7 @@ DATASET_CODE_VERSION = "lora-dataset-v1"
 )
 def lora_dataset(context: dg.AssetExecutionContext, project: ProjectResource):
     """One LoRA training dataset per spec in lora_datasets/: an imagefolder with caption sidecars, a
-    dataset card and a membership manifest under data/datasets/<name>/<version>/. Builds are
+    dataset card and a membership manifest under `data/datasets/<name>/<version>/`. Builds are
     immutable: unchanged inputs reuse the existing version, any change makes a new one."""
     from diffusion_assets.datasets.build import GRID_FILE, build_dataset  # noqa: PLC0415
     from diffusion_assets.datasets.checks import dataset_caption_report  # noqa: PLC0415

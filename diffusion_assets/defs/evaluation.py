@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Literal
 import dagster as dg
 from pydantic import Field
 
-from .partitions import lora_dataset_partitions
+from .partitions import lora_dataset_partitions, partitioned_check
 from .resources import GpuResource, ProjectResource
 from .training import lora_adapter
 
@@ -53,9 +53,10 @@ def _plan(config: EvaluationConfig, prompts: list[str], trigger: str | None) -> 
     group_name="evaluation",
     kinds={"html", "parquet"},
     check_specs=[
-        dg.AssetCheckSpec(
+        partitioned_check(
             "beats_baseline",
-            asset="evaluation_report",
+            "evaluation_report",
+            lora_dataset_partitions,
             blocking=True,
             description="Style rate and CLIP-T gains over the weight-0 baseline reach the dataset spec's "
             "`evaluation` thresholds; a failing adapter is not promoted.",

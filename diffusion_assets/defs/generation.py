@@ -4,7 +4,7 @@ import dagster as dg
 
 from diffusion_assets.progress import ThrottledProgress
 
-from .partitions import generation_partitions, prompt_catalog
+from .partitions import generation_partitions, partitioned_check, prompt_catalog
 from .resources import GpuResource, ProjectResource
 
 GENERATION_CODE_VERSION = "generation-v1"
@@ -30,19 +30,22 @@ class GenerationConfig(dg.Config):
         )
     ],
     check_specs=[
-        dg.AssetCheckSpec(
+        partitioned_check(
             "manifest_schema",
-            asset="generated_images",
+            "generated_images",
+            generation_partitions,
             description="Manifest matches the pyarrow schema and every image_id is unique.",
         ),
-        dg.AssetCheckSpec(
+        partitioned_check(
             "files_match_manifest",
-            asset="generated_images",
+            "generated_images",
+            generation_partitions,
             description="Every row's PNG exists and its sha256 matches the manifest.",
         ),
-        dg.AssetCheckSpec(
+        partitioned_check(
             "reproducible",
-            asset="generated_images",
+            "generated_images",
+            generation_partitions,
             description="Regenerating a recorded batch gives the same pixels.",
         ),
     ],
@@ -50,7 +53,7 @@ class GenerationConfig(dg.Config):
 def generated_images(
     context: dg.AssetExecutionContext, config: GenerationConfig, gpu: GpuResource, project: ProjectResource
 ):
-    """Images for one catalog on one date, written to data/images/<catalog>/<date>/ with a Parquet
+    """Images for one catalog on one date, written to `data/images/<catalog>/<date>/` with a Parquet
     manifest row each. Re-materializing skips images already present, so a failed run resumes."""
     # heavy libraries load here, in the step, never when the code location is imported
     from diffusion_assets.files import sha256_file  # noqa: PLC0415

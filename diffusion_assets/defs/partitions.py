@@ -5,6 +5,8 @@ The date dimension keeps nightly runs apart (each night writes its own folder an
 feeds the seed, so a backfill of a date range regenerates exactly the same images.
 """
 
+import warnings
+
 import dagster as dg
 
 CATALOG_PARTITIONS_NAME = "catalogs"
@@ -47,3 +49,19 @@ lora_dataset_spec = dg.AssetSpec(
 def file_observation(key: str, name: str, digest: str) -> dg.AssetObservation:
     """An observation of one source file partition with its content hash as the data version."""
     return dg.AssetObservation(asset_key=key, partition=name, tags={DATA_VERSION_TAG: digest})
+
+
+def partitioned_check(
+    name: str, asset: str, partitions_def: dg.PartitionsDefinition, description: str, blocking: bool = False
+) -> dg.AssetCheckSpec:
+    """A check spec partitioned like its asset, so the UI shows each partition's own check status
+    (an unpartitioned check shows the latest result of any partition). Dagster 1.13 marks
+    ``AssetCheckSpec(partitions_def=...)`` as preview and warns at every code-location load; that
+    one warning is silenced here, where it is raised, so a first start stays quiet."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", category=dg.PreviewWarning, message=".*partitions_def.*AssetCheckSpec"
+        )
+        return dg.AssetCheckSpec(
+            name, asset=asset, partitions_def=partitions_def, description=description, blocking=blocking
+        )

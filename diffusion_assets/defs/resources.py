@@ -18,8 +18,8 @@ class ProjectResource(dg.ConfigurableResource):
     root: str = Field("", description="Project root (catalog-relative paths resolve against catalogs).")
     prompts: str = Field("", description="Folder of prompt catalogs, watched by the catalog sensor.")
     data: str = Field("", description="Every output: images, manifests, datasets, adapters, reports.")
-    models: str = Field("", description="Offline model mirror: <models>/<hub id>/model_index.json.")
-    datasets: str = Field("", description="Folder of LoRA dataset specs (default <root>/lora_datasets).")
+    models: str = Field("", description="Offline model mirror: `<models>/<hub id>/model_index.json`.")
+    datasets: str = Field("", description="Folder of LoRA dataset specs (default `<root>/lora_datasets`).")
 
     def root_dir(self) -> Path:
         return Path(self.root) if self.root else paths.project_root()

@@ -4,7 +4,7 @@ import dagster as dg
 from pydantic import Field
 
 from .datasets import lora_dataset
-from .partitions import lora_dataset_partitions
+from .partitions import lora_dataset_partitions, partitioned_check
 from .resources import GpuResource, ProjectResource
 
 ADAPTER_CODE_VERSION = "lora-adapter-v1"
@@ -30,9 +30,10 @@ class LoraTrainingConfig(dg.Config):
     group_name="lora",
     kinds={"pytorch", "peft", "safetensors"},
     check_specs=[
-        dg.AssetCheckSpec(
+        partitioned_check(
             "lora_applies",
-            asset="lora_adapter",
+            "lora_adapter",
+            lora_dataset_partitions,
             blocking=True,
             description="Same prompt and CPU seed: weight 1 differs from weight 0, and weight 0 equals the "
             "base model exactly. Blocks evaluation and promotion of a no-op adapter.",
