@@ -4,6 +4,9 @@ run start when the installed torch cannot use it (this machine's torch really is
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -201,3 +204,65 @@ def test_the_captioner_refuses_before_its_weights_load(faked_driver):
             models_dir=ROOT / "models",
             project_root=ROOT,
         )
+
+
+# -- the Makefile's choice, end to end (make -n runs the detection, prints the install) ---------------
+
+
+def _make_dry_run(path: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    return subprocess.run(
+        ["make", "-n", "install", f"VENV={tmp_path / 'venv'}", f"PYTHON={sys.executable}", *extra],
+        cwd=ROOT,
+        env={**os.environ, "PATH": path},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_detection_needs_nothing_but_the_standard_library(tmp_path):
+    """The Makefile runs it with the system python3, before the environment exists (-S: no site-packages)."""
+    result = subprocess.run(
+        [sys.executable, "-S", "-m", "diffusion_assets.torch_build", "pip-args", "2.13.0"],
+        cwd=ROOT,
+        env={**os.environ, "PATH": str(fake_nvidia_smi(tmp_path / "bin").parent)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == " ".join(CU130) + "\n"
+
+
+def test_make_install_takes_the_cu130_wheels_next_to_a_driver(tmp_path):
+    smi = fake_nvidia_smi(tmp_path / "bin")
+    result = _make_dry_run(f"{smi.parent}{os.pathsep}{os.environ['PATH']}", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"-m pip install -q {' '.join(CU130)}\n" in result.stdout
+    assert "NVIDIA driver 580.95.05" in result.stderr  # the choice is said, not silent
+
+
+def test_make_install_keeps_the_plain_pin_without_a_driver(tmp_path):
+    if find_nvidia_driver() is not None:
+        pytest.skip("this machine has an NVIDIA driver")
+    result = _make_dry_run(os.environ["PATH"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "-m pip install -q torch==2.13.0\n" in result.stdout
+
+
+def test_one_make_variable_overrides_the_choice(tmp_path):
+    smi = fake_nvidia_smi(tmp_path / "bin")
+    path = f"{smi.parent}{os.pathsep}{os.environ['PATH']}"
+    result = _make_dry_run(path, tmp_path, "TORCH_SPEC=torch==2.13.0")
+    assert result.returncode == 0, result.stderr
+    assert "-m pip install -q torch==2.13.0\n" in result.stdout and "cu130" not in result.stdout
+
+
+def test_make_install_stops_on_a_driver_too_old_for_every_build(tmp_path):
+    smi = fake_nvidia_smi(tmp_path / "bin", "470.82.01")
+    result = _make_dry_run(f"{smi.parent}{os.pathsep}{os.environ['PATH']}", tmp_path)
+    assert result.returncode != 0
+    assert "470.82.01 (found by" in result.stderr and "TORCH_SPEC='torch==2.13.0'" in result.stderr
+    assert "pip install" not in result.stdout
