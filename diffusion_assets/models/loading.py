@@ -17,6 +17,7 @@ import torch
 
 from diffusion_assets.models.hashing import folder_hash
 from diffusion_assets.models.presets import Preset
+from diffusion_assets.torch_build import find_nvidia_driver, refuse_cpu_fallback
 
 
 class ModelNotAvailableError(RuntimeError):
@@ -95,18 +96,41 @@ def locate(
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` → cuda, then mps, then cpu. An explicit device that is missing is an error."""
-    if device == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
+    """``auto`` → cuda, then mps, then cpu; ``cpu`` is always allowed (the way to opt out of a GPU).
+
+    Raises:
+        GpuNotUsableError: ``auto`` or ``cuda…`` on a machine with an NVIDIA driver whose torch cannot
+            use it (a CPU-only build, or a CUDA build the driver cannot run); the message names the
+            install command of the right build (``diffusion_assets.torch_build``).
+        RuntimeError: an explicit ``cuda…`` device on a machine without CUDA.
+    """
+    if device != "auto" and not device.startswith("cuda"):
+        return device
+    if torch.cuda.is_available():
+        return "cuda" if device == "auto" else device
+    # 1. a GPU this torch cannot see is an error, never a quiet CPU run
+    refuse_cpu_fallback(
+        device, torch.__version__, torch.version.cuda, find_nvidia_driver(), _cuda_init_error()
+    )
+    if device != "auto":
         raise RuntimeError(
             f"device '{device}' was requested but CUDA is not available (no silent CPU fallback)"
         )
-    return device
+    # 2. no NVIDIA GPU here: Apple silicon, else the CPU
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _cuda_init_error() -> str | None:
+    """What initialising CUDA raises in a CUDA build of torch (driver too old, no visible GPU)."""
+    if torch.version.cuda is None:
+        return None
+    try:
+        torch.cuda.init()
+    except Exception as error:  # noqa: BLE001 - only its text is reported
+        return f"{type(error).__name__}: {error}"
+    return None
 
 
 def resolve_dtype(dtype: str, device: str) -> torch.dtype:
