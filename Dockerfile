@@ -6,8 +6,8 @@
 #
 #   docker build -t registry.example.com/diffusion-assets:0.1.0 .
 #
-# Weights are not baked in by default: runs read a shared Hugging Face cache (HF_HOME) or offline
-# mirror (DIFFUSION_ASSETS_MODELS) from a volume. To bake them in, see deploy/README.md.
+# Weights: by default runs read a shared Hugging Face cache (HF_HOME) or offline mirror
+# (DIFFUSION_ASSETS_MODELS) from a volume; step 4 bakes them in instead (deploy/README.md).
 ARG CUDA_IMAGE=nvidia/cuda:12.9.1-cudnn-runtime-ubuntu24.04
 FROM ghcr.io/astral-sh/uv:0.9 AS uv
 FROM ${CUDA_IMAGE}
@@ -37,10 +37,22 @@ RUN uv pip install --no-deps -e '.[deploy]' \
     && mkdir -p /opt/dagster/dagster_home
 ENV DAGSTER_HOME=/opt/dagster/dagster_home \
     DIFFUSION_ASSETS_ROOT=/opt/diffusion_assets \
+    HF_HOME=/opt/huggingface \
     HF_HUB_OFFLINE=1 \
     PYTHONUNBUFFERED=1
 
-# 4. the code location's gRPC server, named as in workspace.yaml; Helm and compose pass the same
+# 4. optional: weights baked in as a Hugging Face cache, whose blobs are named by their sha256, so
+#    no run downloads or hashes them (a gated model needs a token: --secret id=hf_token,env=HF_TOKEN)
+#      docker build --build-arg BAKE_MODELS="stabilityai/stable-diffusion-xl-base-1.0" .
+#    A volume mounted at HF_HOME (deploy/k8s/values.yaml, deploy/docker/dagster.yaml) replaces it.
+ARG BAKE_MODELS=""
+RUN --mount=type=secret,id=hf_token,required=false \
+    for model in $BAKE_MODELS; do \
+        HF_HUB_OFFLINE=0 HF_TOKEN="$(cat /run/secrets/hf_token 2>/dev/null)" hf download "$model" >/dev/null \
+        || exit 1; \
+    done
+
+# 5. the code location's gRPC server, named as in workspace.yaml; Helm and compose pass the same
 EXPOSE 4000
 CMD ["dagster", "code-server", "start", "--host", "0.0.0.0", "--port", "4000", \
      "--module-name", "diffusion_assets.definitions", "--location-name", "diffusion_assets"]
