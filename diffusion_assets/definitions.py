@@ -3,6 +3,7 @@
 import dagster as dg
 
 from diffusion_assets.defs.automation import (
+    automation_condition_sensor,
     catalog_sensor,
     dataset_spec_sensor,
     nightly_generation,
@@ -37,7 +38,7 @@ defs = dg.Definitions(
     ],
     asset_checks=[catalog_valid, spec_valid],
     jobs=JOBS,
-    sensors=[catalog_sensor, dataset_spec_sensor],
+    sensors=[catalog_sensor, dataset_spec_sensor, automation_condition_sensor],
     schedules=[nightly_generation],
     resources={"gpu": GpuResource(), "project": ProjectResource(), "captioner": CaptionerResource()},
 )

@@ -1,10 +1,12 @@
-"""Automation: the file sensors and the nightly schedule.
+"""Automation: the file sensors, the nightly schedule and the sensor that runs automation conditions.
 
 Policy on a fresh instance (or after a cursor reset): every sensor's first tick takes stock,
 registering partitions and recording file hashes, and requests nothing; runs start when a file
-changes after that.
+changes after that. What follows a run (captions, datasets, opted-in training) is declared on the
+assets (``conditions.py``) and run by ``automation_condition_sensor``.
 """
 
+import warnings
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -14,10 +16,14 @@ from diffusion_assets.datasets.load import load_spec
 from diffusion_assets.paths import scan_catalog_files
 from diffusion_assets.yaml_input import load_error_message
 
-from .jobs import build_dataset_job, generate_catalog_job
+from .captioning import image_captions
+from .datasets import lora_dataset
+from .evaluation import evaluation_report
+from .jobs import generate_catalog_job
 from .partitions import CATALOG_PARTITIONS_NAME, generation_key
 from .resources import ProjectResource
 from .source_files import CATALOGS, DATASET_SPECS, compare_folder, sensor_result
+from .training import lora_adapter
 
 
 def _today() -> str:
@@ -44,17 +50,13 @@ def catalog_sensor(context: dg.SensorEvaluationContext, project: ProjectResource
     return sensor_result(CATALOGS, tick, requests)
 
 
-@dg.sensor(job=build_dataset_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def dataset_spec_sensor(context: dg.SensorEvaluationContext, project: ProjectResource) -> dg.SensorResult:
     """Watches lora_datasets/: gives every spec a dataset partition and records its hash and errors (on
-    its `lora_dataset_spec` partition), and rebuilds a valid spec's dataset when the spec is added or
-    edited. The first tick requests nothing; never deletes partitions, datasets or adapters."""
+    its `lora_dataset_spec` partition). It launches nothing: `lora_dataset` builds itself once its
+    sources are captioned. Never deletes partitions, datasets or adapters."""
     tick = compare_folder(context, DATASET_SPECS, project.datasets_dir(), load_spec)
-    requests = [
-        dg.RunRequest(run_key=f"{name}:change-{number}:{digest}", partition_key=name)
-        for name, digest, number in tick.changed
-    ]
-    return sensor_result(DATASET_SPECS, tick, requests)
+    return sensor_result(DATASET_SPECS, tick, [])
 
 
 @dg.schedule(
@@ -87,3 +89,18 @@ def nightly_generation(context: dg.ScheduleEvaluationContext, project: ProjectRe
             dg.RunRequest(run_key=f"{path.stem}|{date}", partition_key=generation_key(path.stem, date))
         )
     return requests or dg.SkipReason("no registered catalog declares `schedule: daily`")
+
+
+with warnings.catch_warnings():
+    # `use_user_code_server` is beta in Dagster 1.13 and warns at every code-location load
+    warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*use_user_code_server")
+    automation_condition_sensor = dg.AutomationConditionSensorDefinition(
+        "automation_condition_sensor",
+        target=dg.AssetSelection.assets(image_captions, lora_dataset, lora_adapter, evaluation_report),
+        use_user_code_server=True,  # the dataset conditions read specs: custom AutomationConditions
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+        description="Runs what the assets' automation conditions ask for: captions follow new images, a "
+        "dataset follows its spec once all its sources are captioned, adapters and reports follow a new "
+        "dataset version only where the spec sets `auto_train: true`. Its first tick requests nothing.",
+    )
