@@ -122,7 +122,9 @@ class DatasetSourcesCaptioned(dg.AutomationCondition):
             sources = dataset_sources(spec, generated)
             if not sources.complete or sources.catalogs & busy:
                 continue
-            if sources.reads == CAPTIONS and any(captions.get(p, -1) < images[p] for p in sources.partitions):
+            if sources.reads == CAPTIONS and any(
+                captions.get(p, -1) < images.get(p, 0) for p in sources.partitions
+            ):
                 continue
             ready.add(name)
         return _result(context, ready)
