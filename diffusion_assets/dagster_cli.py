@@ -9,38 +9,52 @@ from pathlib import Path
 import dagster as dg
 
 from diffusion_assets.catalog.load import load_catalog
-from diffusion_assets.defs.partitions import CATALOG_PARTITIONS_NAME, file_observation, generation_key
+from diffusion_assets.defs.partitions import CATALOG_PARTITIONS_NAME, generation_key
+from diffusion_assets.defs.source_files import (
+    CATALOGS,
+    DATASET_SPECS,
+    SourceFolder,
+    file_observation,
+    read_source_file,
+    unrecorded,
+)
 from diffusion_assets.paths import prompts_dir, scan_catalog_files
-from diffusion_assets.yaml_input import load_error_message
 
 
-def _load_all(directory: Path, load: Callable[[Path], object]) -> list:
-    """Every file of the folder that loads; each problem is printed to stderr and skipped, so one
-    bad file (a bad name, a shared name, a load that raises anything) never blocks the others."""
+def _sync_folder(
+    instance: dg.DagsterInstance, folder: SourceFolder, directory: Path, load: Callable[[Path], object]
+) -> list[str]:
+    """What the folder's sensor does on a tick, without requesting runs: a partition for every file
+    whose name can be a key (valid or not), its hash and named errors recorded unless the instance
+    holds that hash already. Problems go to stderr, one per file; returns the partitions added."""
     scan = scan_catalog_files(directory)
     for problem in scan.problems:
         print(problem, file=sys.stderr)
-    loaded = []
+    files = []
     for path in scan.files:
         try:
-            loaded.append(load(path))
-        except Exception as exc:  # reported; the other files carry on
-            print(load_error_message(path, exc), file=sys.stderr)
-    return loaded
+            file = read_source_file(path, load)
+        except OSError as exc:  # deleted or unreadable since the scan
+            print(f"{path}: cannot be read ({exc})", file=sys.stderr)
+            continue
+        if file.problems:
+            print(file.problems, file=sys.stderr)
+        files.append(file)
+    registered = set(instance.get_dynamic_partitions(folder.partitions_name))
+    new = [f.name for f in files if f.name not in registered]
+    if new:
+        instance.add_dynamic_partitions(folder.partitions_name, new)
+    for file in unrecorded(instance, folder, files):
+        instance.report_runless_asset_event(file_observation(folder, file))
+    return new
 
 
 def sync_partitions(instance: dg.DagsterInstance | None = None) -> list[str]:
-    """Add a catalog partition for every valid catalog in prompts/ and record its content hash as
-    prompt_catalog's data version (what the catalog sensor does, without requesting runs).
-    Problems are printed to stderr, one per file, and that file is skipped."""
+    """Give every catalog in prompts/ a partition and record its content hash (prompt_catalog's data
+    version) and named errors, as the catalog sensor does, without requesting runs. Problems are
+    printed to stderr, one per file; invalid catalogs are registered too, their errors recorded."""
     instance = instance or dg.DagsterInstance.get()
-    loaded = _load_all(prompts_dir(), load_catalog)
-    new = [c.name for c in loaded if not instance.has_dynamic_partition(CATALOG_PARTITIONS_NAME, c.name)]
-    if new:
-        instance.add_dynamic_partitions(CATALOG_PARTITIONS_NAME, new)
-    for catalog in loaded:
-        instance.report_runless_asset_event(file_observation("prompt_catalog", catalog.name, catalog.sha256))
-    return new
+    return _sync_folder(instance, CATALOGS, prompts_dir(), load_catalog)
 
 
 def materialize_catalog(catalog: str, date: str, instance: dg.DagsterInstance | None = None) -> bool:
@@ -71,13 +85,9 @@ DEMO_DATASET = "shapes_outline"
 
 def _sync_dataset_specs(instance: dg.DagsterInstance) -> None:
     from diffusion_assets.datasets.load import load_spec  # noqa: PLC0415
-    from diffusion_assets.defs.partitions import LORA_DATASET_PARTITIONS_NAME  # noqa: PLC0415
     from diffusion_assets.paths import dataset_specs_dir  # noqa: PLC0415
 
-    for spec in _load_all(dataset_specs_dir(), load_spec):
-        if not instance.has_dynamic_partition(LORA_DATASET_PARTITIONS_NAME, spec.name):
-            instance.add_dynamic_partitions(LORA_DATASET_PARTITIONS_NAME, [spec.name])
-        instance.report_runless_asset_event(file_observation("lora_dataset_spec", spec.name, spec.sha256))
+    _sync_folder(instance, DATASET_SPECS, dataset_specs_dir(), load_spec)
 
 
 def run_demo(date: str, instance: dg.DagsterInstance | None = None) -> bool:

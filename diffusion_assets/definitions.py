@@ -2,7 +2,12 @@
 
 import dagster as dg
 
-from diffusion_assets.defs.automation import catalog_sensor, dataset_spec_sensor, nightly_generation
+from diffusion_assets.defs.automation import (
+    automation_condition_sensor,
+    catalog_sensor,
+    dataset_spec_sensor,
+    nightly_generation,
+)
 from diffusion_assets.defs.captioning import CaptionerResource, image_captions
 from diffusion_assets.defs.datasets import lora_dataset
 from diffusion_assets.defs.evaluation import evaluation_report, model_comparison
@@ -11,6 +16,7 @@ from diffusion_assets.defs.jobs import JOBS
 from diffusion_assets.defs.partitions import lora_dataset_spec, prompt_catalog
 from diffusion_assets.defs.resources import GpuResource, ProjectResource
 from diffusion_assets.defs.shapes import shapes_clip, shapes_tiny, shapes_unet, shapes_vae
+from diffusion_assets.defs.source_files import catalog_valid, spec_valid
 from diffusion_assets.defs.theory import theory_report
 from diffusion_assets.defs.training import lora_adapter
 
@@ -30,8 +36,9 @@ defs = dg.Definitions(
         theory_report,
         model_comparison,
     ],
+    asset_checks=[catalog_valid, spec_valid],
     jobs=JOBS,
-    sensors=[catalog_sensor, dataset_spec_sensor],
+    sensors=[catalog_sensor, dataset_spec_sensor, automation_condition_sensor],
     schedules=[nightly_generation],
     resources={"gpu": GpuResource(), "project": ProjectResource(), "captioner": CaptionerResource()},
 )

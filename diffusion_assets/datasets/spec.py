@@ -198,8 +198,13 @@ class DatasetSpec(_Strict):
     )
     evaluation: Evaluation = Field(default_factory=Evaluation)
     training: Training = Field(default_factory=Training)
+    auto_train: bool = Field(
+        False,
+        description="true: whenever this dataset gets a new version, Dagster's automation trains its adapter "
+        "and then evaluates it (GPU runs that start by themselves). false: launch `train_lora` yourself.",
+    )
 
     def version_content(self) -> dict:
-        """What shapes the dataset's files; ``training``, ``evaluation`` and ``description`` do not, so
-        editing them never rebuilds (copies) the images."""
-        return self.model_dump(mode="json", exclude={"training", "evaluation", "description"})
+        """What shapes the dataset's files; ``training``, ``evaluation``, ``description`` and
+        ``auto_train`` do not, so editing them never rebuilds (copies) the images."""
+        return self.model_dump(mode="json", exclude={"training", "evaluation", "description", "auto_train"})

@@ -7,6 +7,7 @@ from pydantic import Field
 
 from diffusion_assets.captioning.spec import CaptionerSpec
 
+from .conditions import captions_follow_images
 from .generation import generated_images
 from .partitions import generation_partitions, partitioned_check
 from .resources import ProjectResource
@@ -43,6 +44,8 @@ class CaptionerResource(dg.ConfigurableResource):
 @dg.asset(
     partitions_def=generation_partitions,
     deps=[generated_images],
+    pool="gpu",
+    automation_condition=captions_follow_images(),
     code_version=CAPTION_CODE_VERSION,
     group_name="captioning",
     kinds={"transformers", "parquet"},

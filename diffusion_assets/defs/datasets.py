@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from .conditions import dataset_follows_sources
 from .partitions import lora_dataset_partitions, lora_dataset_spec, partitioned_check
 from .resources import ProjectResource
 
@@ -11,6 +12,7 @@ DATASET_CODE_VERSION = "lora-dataset-v1"
 @dg.asset(
     partitions_def=lora_dataset_partitions,
     deps=[dg.AssetDep("image_captions", partition_mapping=dg.AllPartitionMapping()), lora_dataset_spec],
+    automation_condition=dataset_follows_sources(),
     code_version=DATASET_CODE_VERSION,
     group_name="lora",
     kinds={"parquet", "huggingface"},

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Literal
 import dagster as dg
 from pydantic import Field
 
+from .conditions import follows_dataset_if_opted_in
 from .partitions import lora_dataset_partitions, partitioned_check
 from .resources import GpuResource, ProjectResource
 from .training import lora_adapter
@@ -49,6 +50,7 @@ def _plan(config: EvaluationConfig, prompts: list[str], trigger: str | None) -> 
     partitions_def=lora_dataset_partitions,
     deps=[lora_adapter],
     pool="gpu",
+    automation_condition=follows_dataset_if_opted_in(blocking_checks=True),
     code_version=EVALUATION_CODE_VERSION,
     group_name="evaluation",
     kinds={"html", "parquet"},

@@ -1,6 +1,7 @@
 """Partitions of the generation stage: catalog (dynamic) × date (daily).
 
-The catalog dimension is dynamic: the catalog sensor adds one partition per file in prompts/.
+The catalog dimension is dynamic: the catalog sensor adds one partition per file in prompts/ whose
+name can be a key (``source_files``).
 The date dimension keeps nightly runs apart (each night writes its own folder and manifest) and
 feeds the seed, so a backfill of a date range regenerates exactly the same images.
 """
@@ -33,7 +34,8 @@ prompt_catalog = dg.AssetSpec(
     partitions_def=catalog_partitions,
     group_name="generation",
     description="The YAML files in prompts/. The catalog sensor records each file's content hash as its "
-    "data version, so editing a catalog marks its generated images stale.",
+    "data version (editing a catalog marks its images stale) and, on an invalid file, every named error: "
+    "see a partition's latest observation, or run its `catalog_valid` check.",
     kinds={"yaml"},
 )
 lora_dataset_spec = dg.AssetSpec(
@@ -41,14 +43,10 @@ lora_dataset_spec = dg.AssetSpec(
     partitions_def=lora_dataset_partitions,
     group_name="lora",
     description="The YAML specs in lora_datasets/. The dataset spec sensor records each file's content "
-    "hash as its data version, so editing a spec marks its dataset and adapter stale.",
+    "hash as its data version (editing a spec marks its dataset and adapter stale) and, on an invalid "
+    "file, every named error: see a partition's latest observation, or run its `spec_valid` check.",
     kinds={"yaml"},
 )
-
-
-def file_observation(key: str, name: str, digest: str) -> dg.AssetObservation:
-    """An observation of one source file partition with its content hash as the data version."""
-    return dg.AssetObservation(asset_key=key, partition=name, tags={DATA_VERSION_TAG: digest})
 
 
 def partitioned_check(

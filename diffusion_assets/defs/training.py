@@ -3,6 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
+from .conditions import follows_dataset_if_opted_in
 from .datasets import lora_dataset
 from .partitions import lora_dataset_partitions, partitioned_check
 from .resources import GpuResource, ProjectResource
@@ -26,6 +27,7 @@ class LoraTrainingConfig(dg.Config):
     partitions_def=lora_dataset_partitions,
     deps=[lora_dataset],
     pool="gpu",
+    automation_condition=follows_dataset_if_opted_in(),
     code_version=ADAPTER_CODE_VERSION,
     group_name="lora",
     kinds={"pytorch", "peft", "safetensors"},
