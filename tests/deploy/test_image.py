@@ -28,7 +28,8 @@ def _context(root) -> set[str]:
 
 
 def _makefile_torch_pin() -> str:
-    return re.search(r"pip install -q torch==(\S+)", (ROOT / "Makefile").read_text()).group(1)
+    """The version the Makefile installs (``TORCH_VERSION``, the CPU pin and the CUDA builds alike)."""
+    return re.search(r"^TORCH_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
 
 
 def test_base_is_cuda_and_torch_is_pinned_as_the_makefile_pins_it():
