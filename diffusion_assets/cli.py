@@ -56,24 +56,22 @@ def _import_kohya(args: argparse.Namespace) -> int:
     from diffusion_assets.catalog.kohya import dump_catalog, import_kohya  # noqa: PLC0415
     from diffusion_assets.files import atomic_write_text  # noqa: PLC0415
 
+    out = Path(args.out) if args.out else None
     try:
         text = dump_catalog(import_kohya(Path(args.file), args.model))
+        # validate the converted catalog where it will live (a scratch file beside it, so relative model
+        # and file paths resolve as they will), before anything appears in prompts/
+        folder = out.parent if out else Path(args.file).parent
+        with tempfile.TemporaryDirectory(dir=folder if folder.is_dir() else None) as scratch:
+            probe = Path(scratch) / (out.name if out else "imported.yaml")
+            probe.write_text(text, encoding="utf-8")
+            load_catalog(probe)
     except CatalogError as exc:
         print(exc, file=sys.stderr)
         return 1
-    if not args.out:
+    if out is None:
         print(text, end="")
         return 0
-    out = Path(args.out)
-    # validate the converted catalog in a scratch folder before anything appears in prompts/
-    with tempfile.TemporaryDirectory() as scratch:
-        probe = Path(scratch) / out.name
-        probe.write_text(text)
-        try:
-            load_catalog(probe)
-        except CatalogError as exc:
-            print(exc, file=sys.stderr)
-            return 1
     atomic_write_text(out, text)
     print(f"wrote {out}")
     return 0
