@@ -189,6 +189,7 @@ def test_dataset_sensor_adds_specs_and_rebuilds_on_change(project, monkeypatch):
     specs = project / "lora_datasets"
     specs.mkdir()
     monkeypatch.setenv("DIFFUSION_ASSETS_DATASETS", str(specs))
+    write_catalog(project, "c", VALID)  # a spec's source catalog must exist
     spec = specs / "style.yaml"
     spec.write_text("sources: [{catalog: c, dates: all}]\ncaptions: {source: prompt}\nresolution: 32\n")
     (specs / "broken.yaml").write_text("sources: []\nresolution: 30\n")
