@@ -37,9 +37,9 @@ CONVERT_HINT = (
 
 _DOTTED = re.compile(
     r"^(?:base_model\.model\.)?(?P<component>unet|transformer|text_encoder_2|text_encoder)\.(?P<module>.+?)"
-    r"(?:\.processor\.(?P<proc>to_q|to_k|to_v|to_out)_lora)?"
-    r"\.(?P<role>lora\.down|lora\.up|lora_linear_layer\.down|lora_linear_layer\.up|lora_A|lora_B)"
-    r"(?:\.[A-Za-z0-9_-]+)?\.weight$"
+    r"(?:\.processor\.(?P<proc>to_q|to_k|to_v|to_out)_lora\.(?P<role>down|up)"  # the attention-processor era
+    r"|\.(?P<role2>lora\.down|lora\.up|lora_linear_layer\.down|lora_linear_layer\.up|lora_A|lora_B)"
+    r"(?:\.[A-Za-z0-9_-]+)?)\.weight$"
 )
 _KOHYA = re.compile(
     r"^lora_(?P<component>unet|te1|te2|te|transformer)_(?P<module>.+?)\.(?P<role>lora_down|lora_up)\.weight$"
@@ -146,7 +146,8 @@ def lora_fit(adapter: Path, base_folder: Path, family: str) -> LoraFit:
         module = match["module"]
         if match.groupdict().get("proc"):
             module = f"{module}.{match['proc']}" + (".0" if match["proc"] == "to_out" else "")
-        down = match["role"] in ("lora.down", "lora_linear_layer.down", "lora_A", "lora_down")
+        role = match["role"] or match.groupdict().get("role2")
+        down = role in ("down", "lora.down", "lora_linear_layer.down", "lora_A", "lora_down")
         if (component, module) not in seen:
             seen.add((component, module))
             fit.modules += 1

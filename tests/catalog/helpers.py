@@ -30,6 +30,7 @@ def lora_for(
     ``every``, in one of the layouts LoRA files use:
 
     - ``diffusers``: ``unet.<module>.lora.down.weight`` / ``.lora.up.weight`` (diffusers' legacy format);
+    - ``processor``: ``unet.<attention>.processor.to_k_lora.down.weight`` (older diffusers);
     - ``peft``: ``unet.<module>.lora_A.default.weight`` / ``.lora_B.default.weight``;
     - ``kohya``: ``lora_unet_<module with _>.lora_down.weight`` / ``.lora_up.weight`` and ``.alpha``.
     """
@@ -45,6 +46,10 @@ def lora_for(
         down, up = (rank, *shape[1:]), (shape[0], rank)
         if layout == "diffusers":
             tensors |= {f"{prefix}.{module}.lora.down.weight": down, f"{prefix}.{module}.lora.up.weight": up}
+        elif layout == "processor":  # diffusers' attention-processor era: <attn>.processor.to_k_lora.down
+            attn, _, projection = module.rpartition(".")
+            stem = f"{prefix}.{attn}.processor.{projection}_lora"
+            tensors |= {f"{stem}.down.weight": down, f"{stem}.up.weight": up}
         elif layout == "peft":
             tensors |= {
                 f"{prefix}.{module}.lora_A.default.weight": down,

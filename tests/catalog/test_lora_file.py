@@ -54,6 +54,7 @@ def test_a_pickle_renamed_to_safetensors_is_refused(project):
     ("component", "layout"),
     [
         ("unet", "diffusers"),
+        ("unet", "processor"),
         ("unet", "peft"),
         ("unet", "kohya"),
         ("text_encoder", "peft"),
