@@ -117,25 +117,32 @@ class Probe:
 
 
 _WRAPPER = """
-import os, sys
+import os, signal, sys
+limit = float(os.environ.pop("PROBE_KILL_AFTER", "0"))
 pid = os.fork()
 if pid == 0:
     os.execvp(sys.argv[1], sys.argv[1:])
+if limit:
+    signal.signal(signal.SIGALRM, lambda *_: os.kill(pid, signal.SIGKILL))
+    signal.setitimer(signal.ITIMER_REAL, limit)
 _, status, usage = os.wait4(pid, 0)
-sys.stderr.write(f"\\nPROBE {usage.ru_utime + usage.ru_stime} {usage.ru_maxrss * 1024}\\n")
-sys.exit(os.waitstatus_to_exitcode(status))
+code = os.waitstatus_to_exitcode(status)  # -9 when killed by SIGKILL
+sys.stderr.write(f"\\nPROBE {usage.ru_utime + usage.ru_stime} {usage.ru_maxrss * 1024} {code}\\n")
 """
 
 
-def measured(args: list[str], env: dict | None = None, timeout: float = 300, cwd: Path = ROOT) -> Probe:
+def measured(
+    args: list[str], env: dict | None = None, timeout: float = 300, cwd: Path = ROOT, kill_after: float = 0
+) -> Probe:
     """Run ``args`` in a fresh process under a tiny wrapper that reads the command's own CPU time and peak
-    RSS through ``wait4``; its exit status and output too. On a timeout the whole process group is
-    killed (the command, not only the wrapper) and ``subprocess.TimeoutExpired`` raised."""
+    RSS through ``wait4``; its exit status and output too. ``kill_after`` seconds (0: never) the wrapper
+    kills the command and still reports its figures (exit status -9). On a ``timeout`` the whole process
+    group is killed and ``subprocess.TimeoutExpired`` raised."""
     start = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-c", _WRAPPER, *args],
         cwd=cwd,
-        env=env or dict(os.environ),
+        env={**(env or os.environ), "PROBE_KILL_AFTER": str(kill_after)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -150,5 +157,5 @@ def measured(args: list[str], env: dict | None = None, timeout: float = 300, cwd
         raise
     wall = time.perf_counter() - start
     head, _, tail = stderr.rpartition("\nPROBE ")
-    cpu, rss = tail.split()
-    return Probe(process.returncode, stdout, head, float(cpu), wall, int(rss))
+    cpu, rss, code = tail.split()
+    return Probe(int(code), stdout, head, float(cpu), wall, int(rss))

@@ -159,3 +159,30 @@ def test_the_timestep_restatement_matches_diffusers(name):
                 offset,
                 steps,
             )
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` × ``height`` pixels (its data is one empty row: never decoded)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0"))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_a_control_image_too_large_to_decode_is_refused_from_its_header(project):
+    (project / "prompts" / "bomb.png").write_bytes(_png_header(100_000, 100_000))
+    path = project / "prompts" / "p.yaml"
+    path.write_text(
+        "defaults: {model: sdxl+controlnet-canny}\nentries: [{id: a, prompt: x, control_image: bomb.png}]\n"
+    )
+    with pytest.raises(CatalogError, match=r"field 'control_image': .*bomb.png"):
+        load_catalog(path)

@@ -141,3 +141,12 @@ def test_the_validate_command_names_the_file_of_a_bad_date(tmp_path, capsys):
     assert main(["validate", str(path)]) == 1
     err = capsys.readouterr().err
     assert f"FAIL {path}" in err and "'2026-02-30' is not a date that exists" in err
+
+
+def test_validating_a_spec_needs_no_torch(specs):
+    from tests.test_fast_start import HEAVY, _loaded
+
+    path = _spec(specs, trigger={"word": "sks", "placement": "prefix"}, filters={"entries": ["red*"]})
+    body = f"from diffusion_assets.cli import main\ncode = main(['validate', {str(path)!r}])\nassert code == 0, code"
+    loaded = _loaded(body)
+    assert "diffusion_assets" in loaded and not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
