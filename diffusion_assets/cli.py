@@ -1,6 +1,6 @@
 """``diffusion-assets``: the project's command line, for what lives outside a Dagster run.
 
-diffusion-assets validate [CATALOG ...]        check catalogs before committing them
+diffusion-assets validate [FILE ...]           check catalogs and dataset specs before committing them
 diffusion-assets presets                       list model presets
 diffusion-assets import-kohya FILE --model P   convert kohya prompt lines into a catalog
 diffusion-assets sync-partitions               register prompts/ catalogs as partitions
@@ -22,26 +22,56 @@ from diffusion_assets.catalog.load import CatalogError, load_catalog
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from diffusion_assets.datasets.load import DatasetSpecError  # noqa: PLC0415
+
     failed = 0
-    if args.catalogs:
-        files = [Path(f) for f in args.catalogs]
-    else:  # the whole folder: a file whose name cannot be a partition key fails too
-        scan = paths.scan_catalog_files()
-        files = scan.files
-        for problem in scan.problems:
-            failed += 1
-            print(f"FAIL {problem}", file=sys.stderr)
+    if args.files:
+        files = [Path(f) for f in args.files]
+    else:  # both folders: a file whose name cannot be a partition key fails too
+        files = []
+        for folder in (paths.prompts_dir(), paths.dataset_specs_dir()):
+            scan = paths.scan_catalog_files(folder)
+            files += scan.files
+            for problem in scan.problems:
+                failed += 1
+                print(f"FAIL {problem}", file=sys.stderr)
     for path in files:
         try:
-            loaded = load_catalog(path)
-        except CatalogError as exc:
+            summary, warnings = _validate_file(path)
+        except (CatalogError, DatasetSpecError) as exc:
             failed += 1
             print(f"FAIL {path}\n{exc}", file=sys.stderr)
             continue
-        from diffusion_assets.catalog.expand import expand_catalog  # noqa: PLC0415
-
-        print(f"ok   {path}: {len(expand_catalog(loaded, '2000-01-01'))} images per partition")
+        print(f"ok   {path}: {summary}")
+        for warning in warnings:
+            print(f"warn {warning}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _validate_file(path: Path) -> tuple[str, list]:
+    """Validate one catalog or dataset spec: ``(what it holds, warnings)``. A file is a dataset spec when
+    it sits in the datasets folder or its mapping has ``sources:`` and no ``entries:``."""
+    from diffusion_assets.datasets.load import load_spec  # noqa: PLC0415
+
+    if _is_dataset_spec(path):
+        spec = load_spec(path, check_sources=True).spec
+        return f"dataset spec over {', '.join(s.catalog for s in spec.sources)}", []
+    loaded = load_catalog(path)
+    from diffusion_assets.catalog.load import catalog_images  # noqa: PLC0415
+
+    return f"{catalog_images(loaded.catalog):,} images per partition", loaded.warnings
+
+
+def _is_dataset_spec(path: Path) -> bool:
+    from diffusion_assets.yaml_input import parse_yaml, read_bounded  # noqa: PLC0415
+
+    try:
+        if path.resolve().parent == paths.dataset_specs_dir().resolve():
+            return True
+        raw = parse_yaml(read_bounded(path))
+    except Exception:  # noqa: BLE001 - unreadable files get the catalog loader's named error
+        return False
+    return isinstance(raw, dict) and "sources" in raw and "entries" not in raw
 
 
 def _presets(_: argparse.Namespace) -> int:
@@ -56,24 +86,22 @@ def _import_kohya(args: argparse.Namespace) -> int:
     from diffusion_assets.catalog.kohya import dump_catalog, import_kohya  # noqa: PLC0415
     from diffusion_assets.files import atomic_write_text  # noqa: PLC0415
 
+    out = Path(args.out) if args.out else None
     try:
         text = dump_catalog(import_kohya(Path(args.file), args.model))
+        # validate the converted catalog where it will live (a scratch file beside it, so relative model
+        # and file paths resolve as they will), before anything appears in prompts/
+        folder = out.parent if out else Path(args.file).parent
+        with tempfile.TemporaryDirectory(dir=folder if folder.is_dir() else None) as scratch:
+            probe = Path(scratch) / (out.name if out else "imported.yaml")
+            probe.write_text(text, encoding="utf-8")
+            load_catalog(probe)
     except CatalogError as exc:
         print(exc, file=sys.stderr)
         return 1
-    if not args.out:
+    if out is None:
         print(text, end="")
         return 0
-    out = Path(args.out)
-    # validate the converted catalog in a scratch folder before anything appears in prompts/
-    with tempfile.TemporaryDirectory() as scratch:
-        probe = Path(scratch) / out.name
-        probe.write_text(text)
-        try:
-            load_catalog(probe)
-        except CatalogError as exc:
-            print(exc, file=sys.stderr)
-            return 1
     atomic_write_text(out, text)
     print(f"wrote {out}")
     return 0
@@ -108,8 +136,11 @@ def _lineage(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="diffusion-assets", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("validate", help="validate catalogs (default: every file in prompts/)")
-    p.add_argument("catalogs", nargs="*")
+    p = sub.add_parser(
+        "validate",
+        help="validate catalogs and dataset specs (default: every file in prompts/ and lora_datasets/)",
+    )
+    p.add_argument("files", nargs="*", metavar="FILE", help="a catalog or a dataset spec")
     p.set_defaults(func=_validate)
     sub.add_parser("presets", help="list model presets").set_defaults(func=_presets)
     p = sub.add_parser("import-kohya", help="convert a kohya prompt file into a catalog")

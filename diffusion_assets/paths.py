@@ -68,8 +68,8 @@ def scan_catalog_files(directory: Path | None = None) -> CatalogFiles:
 
     Left out, each with a problem: a stem outside ``NAME_PATTERN`` (``|`` separates the keys of a
     multi-partition) or with ``...`` (Dagster rejects it in keys), and a stem that two files share
-    (``x.yaml`` and ``x.yml``): neither is used until one is renamed. Hidden files (editor locks and
-    backups) are ignored.
+    (``x.yaml`` and ``x.yml``): neither is used until one is renamed; a path that is not a regular file (a
+    device, a FIFO: reading it never ends). Hidden files (editor locks and backups) are ignored.
     """
     by_stem: dict[str, list[Path]] = defaultdict(list)
     for path in catalog_files(directory):
@@ -77,7 +77,13 @@ def scan_catalog_files(directory: Path | None = None) -> CatalogFiles:
             by_stem[path.stem].append(path)
     scan = CatalogFiles()
     for stem, paths in sorted(by_stem.items()):
-        if not re.fullmatch(NAME_PATTERN, stem) or "..." in stem:
+        irregular = [path for path in paths if not path.is_file()]  # a FIFO or /dev/zero never ends
+        if irregular:
+            scan.skipped.extend(paths)
+            scan.problems.extend(
+                f"{path}: not a regular file (a device, FIFO or folder); never read" for path in irregular
+            )
+        elif not re.fullmatch(NAME_PATTERN, stem) or "..." in stem:
             scan.skipped.extend(paths)
             scan.problems.extend(
                 f"{path}: '{stem}' cannot name a partition (letters, digits, '_', '-', '.', starting with "

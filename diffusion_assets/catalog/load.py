@@ -6,6 +6,7 @@ Every problem becomes one ``CatalogIssue`` naming the file, the entry and the fi
 
 from __future__ import annotations
 
+import math
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,8 +14,14 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from diffusion_assets.catalog.schema import Catalog, Entry, GenerationParams
-from diffusion_assets.models.presets import PRESETS, Preset, is_local_spec, preset_for_folder
-from diffusion_assets.yaml_input import InputError, InputIssue, read_yaml_mapping
+from diffusion_assets.models.presets import (
+    PRESETS,
+    Preset,
+    is_local_spec,
+    preset_for_folder,
+    unknown_preset_message,
+)
+from diffusion_assets.yaml_input import InputError, InputIssue, read_yaml_mapping, shown
 
 HINTS = {
     "steps": "steps is the number of denoising steps, a positive integer (e.g. 30).",
@@ -60,6 +67,9 @@ class LoadedCatalog:
     catalog: Catalog
     raw: bytes
     _presets: dict = field(default_factory=dict, repr=False, compare=False)
+    warnings: list[CatalogIssue] = field(default_factory=list, compare=False)
+    """What the catalog may do but should know: checks this machine could not make, prompts it allows to
+    be cut (``allow_truncated_prompts``). ``validate`` prints them."""
 
     def preset_for(self, params: GenerationParams) -> Preset:
         """The entry's preset, resolved once per model spec (a folder's config is read once)."""
@@ -76,7 +86,7 @@ def resolve_model(spec: str | None, base_dir: Path) -> Preset:
     if is_local_spec(spec):
         return preset_for_folder((base_dir / Path(spec).expanduser()).resolve())
     if spec not in PRESETS:
-        raise ValueError(f"unknown model preset '{spec}'")
+        raise ValueError(unknown_preset_message(spec))
     return PRESETS[spec]
 
 
@@ -103,7 +113,7 @@ def _pydantic_issues(file: str, raw: dict, error: ValidationError) -> list[Catal
         if err["type"] == "extra_forbidden":
             message = "unknown field (typo?)"
         elif "input" in err and err["type"] != "missing":
-            message = f"{message} (got {err['input']!r})"
+            message = f"{message} (got {shown(err['input'])})"
         top = field.split(".")[0] if field else None
         issues.append(CatalogIssue(file, entry, field, message, HINTS.get(top or "")))
     return issues
@@ -132,9 +142,10 @@ def load_catalog(path: str | Path) -> LoadedCatalog:
     except ValidationError as exc:
         raise CatalogError(_pydantic_issues(file, raw, exc)) from exc
     loaded = LoadedCatalog(name=path.stem, path=path, sha256=sha256_bytes(data), catalog=catalog, raw=data)
-    issues = semantic_issues(loaded)
-    if issues:
-        raise CatalogError(issues)
+    found = semantic_issues(loaded)
+    if found.errors:
+        raise CatalogError(found.errors)
+    loaded.warnings.extend(found.warnings)
     return loaded
 
 
@@ -161,6 +172,18 @@ def template_problems(text: str) -> list[str]:
 def placeholders(text: str) -> list[str]:
     """The ``{name}`` fields of a valid template (see ``template_problems``), in order."""
     return [name for _, name, _, _ in string.Formatter().parse(text) if name]
+
+
+def entry_images(catalog: Catalog, entry: Entry) -> int:
+    """How many images an entry makes per partition: the product of the lengths of the variables its
+    templates use, times ``images_per_prompt`` (computed, never expanded)."""
+    per_prompt = entry.images_per_prompt or catalog.defaults.images_per_prompt or 1
+    return math.prod(len(values) for values in entry_variables(catalog, entry).values()) * per_prompt
+
+
+def catalog_images(catalog: Catalog) -> int:
+    """Images per partition of a valid catalog (what ``max_images`` caps)."""
+    return sum(entry_images(catalog, entry) for entry in catalog.entries)
 
 
 def entry_variables(catalog: Catalog, entry: Entry) -> dict[str, list[str]]:

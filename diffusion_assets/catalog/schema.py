@@ -25,8 +25,15 @@ SchedulerName = Literal[
 ]
 
 
+MAX_IMAGES_DEFAULT = 10_000
+"""Images per partition (catalog × date) unless a catalog raises its own ``max_images``."""
+MAX_IMAGES_LIMIT = 1_000_000
+"""The most a catalog's ``max_images`` may allow (its jobs and manifest rows are held in memory)."""
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity are never a setting (`guidance: .inf` would pass `ge=0`)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class LoraRef(_Strict):
@@ -85,6 +92,20 @@ class Catalog(_Strict):
     )
     variables: dict[str, list[str]] = Field(
         default_factory=dict, description="Template variables: each {name} expands to every value."
+    )
+    max_images: int = Field(
+        MAX_IMAGES_DEFAULT,
+        gt=0,
+        le=MAX_IMAGES_LIMIT,
+        description="Cap on images per partition: the sum over entries of (product of the lengths of the "
+        "variables its templates use) × images_per_prompt, computed without expanding. Raise it here for a "
+        f"bigger grid (at most {MAX_IMAGES_LIMIT:,}).",
+    )
+    allow_truncated_prompts: bool = Field(
+        False,
+        description="false: a prompt or negative prompt longer than the model's text encoder reads (77 CLIP "
+        "tokens for SD/SDXL, 256/512 T5 tokens for Flux) is an error; true: it generates, cut to what the "
+        "encoder reads, and `validate` warns; the manifest records the token counts either way.",
     )
     defaults: GenerationParams = Field(default_factory=GenerationParams)
     entries: list[Entry] = Field(min_length=1, description="The prompts.")

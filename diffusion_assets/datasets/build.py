@@ -20,6 +20,7 @@ from pathlib import Path
 from PIL import Image
 
 from diffusion_assets.datasets.card import GRID_FILE, render_card, sample_paths, write_sample_grid
+from diffusion_assets.datasets.checks import refuse_untriggered
 from diffusion_assets.datasets.load import LoadedSpec, load_spec
 from diffusion_assets.datasets.members import SPLITS, Member, Selection, select_members
 from diffusion_assets.files import atomic_write_text, sha256_bytes
@@ -157,13 +158,15 @@ def build_dataset(spec_path: str | Path, data_root: str | Path, run_id: str | No
 
     Raises:
         DatasetSpecError: the spec is invalid (nothing is read or written).
-        DatasetBuildError: inputs are missing (generation or caption partitions, image files).
+        DatasetBuildError: inputs are missing (generation or caption partitions, image files), or a
+            caption would lack the trigger (or a prior caption hold it): nothing is written.
     """
     data_root = Path(data_root)
     # 1. validate the spec, then choose members (reads manifests and images, writes nothing)
     loaded = load_spec(spec_path)
     selection = select_members(loaded, data_root)
     members = selection.members
+    refuse_untriggered(str(loaded.path), members, loaded.spec.trigger.word)
     # 2. the version names the content; an existing version folder is never touched again
     version = dataset_version(loaded, members)
     folder = dataset_folder(data_root, loaded.name, version)

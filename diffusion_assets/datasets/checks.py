@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from diffusion_assets.captioning.checks import CaptionIssue, CheckReport, check_captions, check_trigger
-from diffusion_assets.datasets.members import Member
+from diffusion_assets.datasets.members import DatasetBuildError, Member
+
+TRIGGER_CHECKS = ("missing_trigger", "prior_has_trigger")
 
 
 def dataset_caption_report(members: Sequence[Member], trigger: str | None) -> CheckReport:
@@ -33,3 +35,22 @@ def dataset_caption_report(members: Sequence[Member], trigger: str | None) -> Ch
         ]
     counts = {name: sum(i.check == name for i in issues) for name in dict.fromkeys(i.check for i in issues)}
     return CheckReport(issues=issues, n_rows=len(members), token_note=report.token_note, counts=counts)
+
+
+def refuse_untriggered(spec_file: str, members: Sequence[Member], trigger: str | None) -> None:
+    """Raise before a dataset is written when a caption lacks the trigger or a prior caption holds it:
+    an adapter trained on it would not tie its style to the trigger word.
+
+    Raises:
+        DatasetBuildError: naming the spec file, the trigger, how many captions and a few of them.
+    """
+    report = dataset_caption_report(members, trigger)
+    wrong = [issue for issue in report.issues if issue.check in TRIGGER_CHECKS]
+    if not wrong:
+        return
+    examples = "; ".join(f"{i.image_id}: {i.caption!r} ({i.check})" for i in wrong[:3])
+    raise DatasetBuildError(
+        f"{spec_file}: {len(wrong)} caption(s) break the trigger rule for {trigger!r} (e.g. {examples}); nothing "
+        "was written\n    hint: add {trigger} to captions.template or set trigger.placement: prefix or suffix; "
+        "prior images' captions must not contain it."
+    )

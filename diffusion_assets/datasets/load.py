@@ -14,12 +14,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from diffusion_assets import paths
 from diffusion_assets.catalog.load import placeholders, template_problems
 from diffusion_assets.datasets.spec import NAME_PATTERN, TEMPLATE_FIELDS, DatasetSpec, Training
 from diffusion_assets.files import sha256_bytes
 from diffusion_assets.models.presets import PRESETS
 from diffusion_assets.training.config import LoraTrainConfig
-from diffusion_assets.yaml_input import InputError, InputIssue, read_yaml_mapping
+from diffusion_assets.yaml_input import InputError, InputIssue, read_yaml_mapping, shown
 
 HINTS = {
     "sources": "a list of `{catalog: <name in prompts/>, dates: all}` or `dates: [2026-11-28, ...]`.",
@@ -86,7 +87,7 @@ def _pydantic_issues(file: str, error: ValidationError) -> list[SpecIssue]:
         if err["type"] == "extra_forbidden":
             message = "unknown field (typo?)"
         elif "input" in err and err["type"] not in ("missing", "value_error"):
-            message = f"{message} (got {err['input']!r})"
+            message = f"{message} (got {shown(err['input'])})"
         hint = _hint(field)
         if err["type"] == "extra_forbidden" and len(loc) == 1:
             hint = "top-level fields: " + ", ".join(DatasetSpec.model_fields) + "."
@@ -187,8 +188,14 @@ def has_word(text: str, word: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text) is not None
 
 
-def load_spec(path: str | Path) -> LoadedSpec:
+def load_spec(path: str | Path, *, check_sources: bool | None = None) -> LoadedSpec:
     """Parse and fully validate the dataset spec at ``path``.
+
+    ``check_sources`` also checks the spec against the project's catalogs (``source_issues``): every
+    source names a catalog that exists, every ``filters.entries`` glob matches one of its entry ids, and
+    no caption would drop the trigger. ``None`` (the default) checks them for a spec in the project's
+    ``lora_datasets/`` folder (what the sensor watches and ``validate`` reads) and not for a spec
+    elsewhere (a test's scratch folder, with no catalogs beside it).
 
     Raises:
         DatasetSpecError: listing every problem, each with file, field path and a hint.
@@ -207,6 +214,19 @@ def load_spec(path: str | Path) -> LoadedSpec:
     except ValidationError as exc:
         raise DatasetSpecError(_pydantic_issues(file, exc)) from exc
     issues = semantic_issues(file, path.stem, spec)
+    if check_sources is None:
+        check_sources = _in_project(path)
+    if not issues and check_sources:
+        from diffusion_assets.datasets.sources import source_issues  # noqa: PLC0415 (it imports this module)
+
+        issues = source_issues(file, spec, paths.prompts_dir(), paths.data_root())
     if issues:
         raise DatasetSpecError(issues)
     return LoadedSpec(name=path.stem, path=path, sha256=sha256_bytes(data), spec=spec, raw=data)
+
+
+def _in_project(path: Path) -> bool:
+    try:
+        return path.resolve().parent == paths.dataset_specs_dir().resolve()
+    except OSError:
+        return False

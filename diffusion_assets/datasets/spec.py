@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from diffusion_assets.models.presets import PRESETS, is_local_spec
+from diffusion_assets.models.presets import PRESETS, is_local_spec, unknown_preset_message
 
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -42,7 +42,7 @@ class Source(_Strict):
     @field_validator("dates", mode="before")
     @classmethod
     def _yaml_dates(cls, value):
-        # YAML reads an unquoted 2026-11-28 as a date; a date partition key is its ISO text
+        # the project's reader keeps 2026-11-28 as text; a mapping from yaml.safe_load holds a date object
         if isinstance(value, list):
             return [v.isoformat() if isinstance(v, _date) else v for v in value]
         return value
@@ -55,12 +55,12 @@ class Source(_Strict):
         if not value:
             raise ValueError("list at least one date, or write `dates: all`")
         for text in value:
+            if not isinstance(text, str) or not re.match(DATE_PATTERN, text):
+                raise ValueError(f"{text!r} is not a YYYY-MM-DD date")
             try:
-                if not re.match(DATE_PATTERN, text):
-                    raise ValueError
                 _date.fromisoformat(text)
-            except ValueError:
-                raise ValueError(f"{text!r} is not a YYYY-MM-DD date") from None
+            except ValueError as exc:  # 2026-02-30: the right shape, but no such day
+                raise ValueError(f"{text!r} is not a date that exists ({exc})") from None
         return sorted(set(value))
 
 
@@ -182,7 +182,7 @@ class Training(_Strict):
     @classmethod
     def _known_model(cls, value: str) -> str:
         if not is_local_spec(value) and value not in PRESETS:
-            raise ValueError(f"unknown model preset '{value}'")
+            raise ValueError(unknown_preset_message(value))
         return value
 
 

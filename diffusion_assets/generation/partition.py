@@ -17,6 +17,7 @@ from pathlib import Path
 
 from diffusion_assets.catalog.expand import ImageJob, expand_catalog
 from diffusion_assets.catalog.load import LoadedCatalog, load_catalog
+from diffusion_assets.catalog.prompt_tokens import pipeline_token_counts
 from diffusion_assets.files import exclusive, sha256_file
 from diffusion_assets.generation.pngmeta import pixel_sha256, write_png
 from diffusion_assets.generation.run import BatchResult, generate_batch, plan_batches
@@ -96,6 +97,7 @@ def manifest_row(
     ref = refs["base"]
     hashes = _weights(provider, job)
     scheduler = model.pipe.scheduler
+    tokens = pipeline_token_counts(model.pipe, preset, job.prompt, job.negative_prompt)
     return {
         "image_id": image_id,
         "path": str(Path("images") / job.catalog_name / job.date / f"{image_id}.png"),
@@ -103,6 +105,7 @@ def manifest_row(
         "height": p.height,
         "prompt": job.prompt,
         "negative_prompt": job.negative_prompt,
+        **tokens,
         "template_vars": json.dumps(job.template_vars, sort_keys=True),
         "catalog_file": str(loaded.path),
         "catalog_sha256": loaded.sha256,

@@ -24,6 +24,30 @@ SCHEMA = pa.schema(
         # what was asked for
         pa.field("prompt", pa.string(), nullable=False),
         pa.field("negative_prompt", pa.string(), nullable=False),
+        pa.field(
+            "prompt_tokens",
+            pa.int32(),
+            metadata={
+                "doc": "tokens of the prompt, start and end included, counted with the pipeline's own "
+                "tokenizer (the most over its text encoders); null without a text encoder"
+            },
+        ),
+        pa.field("negative_prompt_tokens", pa.int32(), metadata={"doc": "the same for the negative prompt"}),
+        pa.field(
+            "max_prompt_tokens",
+            pa.int32(),
+            metadata={
+                "doc": "tokens the text encoder reads (77 for CLIP, max_sequence_length for Flux's T5)"
+            },
+        ),
+        pa.field(
+            "prompt_truncated",
+            pa.bool_(),
+            metadata={
+                "doc": "true when the prompt or negative prompt had more tokens than the encoder reads, "
+                "so its end was cut (catalogs allow it only with allow_truncated_prompts: true)"
+            },
+        ),
         pa.field("template_vars", pa.string(), metadata={"doc": "JSON object of template variable values"}),
         pa.field("catalog_file", pa.string(), nullable=False),
         pa.field("catalog_sha256", pa.string(), nullable=False),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Literal
 
@@ -182,6 +183,16 @@ _FAMILY_BY_CLASS: dict[str, Family] = {
     "FluxPipeline": "flux",
     "ShapesRenderPipeline": "render",
 }
+
+
+def unknown_preset_message(name: str) -> str:
+    """``unknown model preset 'sdxl-bse' (did you mean sdxl-base?)``: the closest preset name by
+    ``difflib`` similarity, when one is close enough."""
+    close = get_close_matches(name, PRESETS, n=1, cutoff=0.6) or get_close_matches(
+        name.lower(), PRESETS, n=1, cutoff=0.6
+    )
+    guess = f" (did you mean {close[0]}?)" if close else ""
+    return f"unknown model preset '{name}'{guess}"
 
 
 def is_local_spec(spec: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from diffusion_assets.catalog.expand import expand_catalog
 from diffusion_assets.catalog.load import load_catalog
+from tests.catalog.helpers import write_adapter
 
 GRID = """
 seed: 5
@@ -96,9 +97,12 @@ entries:
 
 def _project(root):
     (root / "models" / "tiny").mkdir(parents=True)
-    (root / "models" / "tiny" / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
-    (root / "adapters").mkdir()
-    (root / "adapters" / "style.safetensors").write_bytes(b"lora")
+    (root / "models" / "tiny" / "model_index.json").write_text(
+        '{"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"]}'
+    )
+    write_adapter(
+        root / "adapters" / "style.safetensors", {"unet.down_blocks.0.to_k.lora.down.weight": (4, 8)}
+    )
     (root / "prompts").mkdir()
     return root / "prompts"
 

@@ -57,6 +57,11 @@ MALFORMED = [
         ["entry 'a'", "field 'model'", "unknown model preset 'sd9'", "hint: a preset (sd15"],
     ),
     (
+        "preset_typo",
+        "defaults: {model: sdxl-bse}\nentries: [{id: a, prompt: x}]",
+        ["entry 'a'", "field 'model'", "unknown model preset 'sdxl-bse' (did you mean sdxl-base?)"],
+    ),
+    (
         "unknown_scheduler",
         "defaults: {model: sd15, scheduler: euler_b}\nentries: [{id: a, prompt: x}]",
         ["defaults", "field 'scheduler'", "'euler_b'"],

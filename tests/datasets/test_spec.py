@@ -63,7 +63,24 @@ INVALID = [
     # (case, spec mapping, field named, words in the message)
     ("no sources", _without("sources"), "sources", "Field required"),
     ("empty sources", _with(sources=[]), "sources", "at least 1"),
-    ("bad date", _with(sources=[{"catalog": "a", "dates": ["2026-13-01"]}]), "sources.0.dates", "YYYY-MM-DD"),
+    (
+        "bad date",
+        _with(sources=[{"catalog": "a", "dates": ["2026-13-01"]}]),
+        "sources.0.dates",
+        "not a date that exists",
+    ),
+    (
+        "no such day",
+        _with(sources=[{"catalog": "a", "dates": ["2026-02-30"]}]),
+        "sources.0.dates",
+        "day is out of range",
+    ),
+    (
+        "not a date",
+        _with(sources=[{"catalog": "a", "dates": ["yesterday"]}]),
+        "sources.0.dates",
+        "YYYY-MM-DD",
+    ),
     ("bad catalog name", _with(sources=[{"catalog": "a/b"}]), "sources.0.catalog", "pattern"),
     ("catalog twice", _with(sources=[{"catalog": "a"}, {"catalog": "a"}]), "sources", "listed 2 times"),
     ("typo in filters", _with(filters={"dedup_distance": 3}), "filters.dedup_distance", "unknown field"),
@@ -98,6 +115,12 @@ INVALID = [
     ("resolution not /8", _with(resolution=30), "resolution", "multiple of 8"),
     ("typo at top level", _with(resolutoin=32), "resolutoin", "unknown field"),
     ("unknown base model", _with(training={"base_model": "sd99"}), "training.base_model", "unknown model"),
+    (
+        "base model typo",
+        _with(training={"base_model": "sdxl-bse"}),
+        "training.base_model",
+        "unknown model preset 'sdxl-bse' (did you mean sdxl-base?)",
+    ),
     ("bad precision", _with(training={"mixed_precision": "fp8"}), "training.mixed_precision", "'bf16'"),
     (
         "validation without prompts",

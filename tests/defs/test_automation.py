@@ -375,6 +375,7 @@ def test_dataset_sensor_registers_specs_records_changes_and_launches_nothing(pro
     specs = project / "lora_datasets"
     specs.mkdir()
     monkeypatch.setenv("DIFFUSION_ASSETS_DATASETS", str(specs))
+    write_catalog(project, "c", VALID)  # a spec's source catalog must exist
     spec = specs / "style.yaml"
     spec.write_text(SPEC)
     (specs / "broken.yaml").write_text("sources: []\nresolution: 30\n")
