@@ -51,7 +51,7 @@ entries:
 """
 CHECKS = ("manifest_schema", "files_match_manifest", "reproducible")
 
-# Debian's packages (`apt-get install chromium chromium-driver`); the variables point elsewhere
+# Debian's packages (`apt-get install chromium chromium-driver`); the variables override the paths
 CHROMIUM = os.environ.get("DIFFUSION_ASSETS_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("DIFFUSION_ASSETS_CHROMEDRIVER", "/usr/bin/chromedriver")
 # Without the background-networking flags Chromium floods a closed network with update and
@@ -159,7 +159,7 @@ def graphql(url: str, query: str, variables: dict | None = None, timeout: float 
 LOCATIONS = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"
 
 
-def _session_pids(sid: int) -> list[int]:
+def session_pids(sid: int) -> list[int]:
     """Processes of the session ``sid`` (``dagster dev`` and everything it started)."""
     pids = []
     for entry in Path("/proc").iterdir():
@@ -219,12 +219,12 @@ def _stop_session(process: subprocess.Popen, grace_s: float = 30) -> None:
         os.killpg(process.pid, signal.SIGINT)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=grace_s)
-    for pid in _session_pids(process.pid):
+    for pid in session_pids(process.pid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     process.wait(timeout=30)
     deadline = time.monotonic() + 30
-    while _session_pids(process.pid) and time.monotonic() < deadline:
+    while session_pids(process.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
 
 
