@@ -19,6 +19,7 @@ from diffusion_assets.defs.partitions import (
     generation_key,
 )
 from diffusion_assets.defs.resources import ProjectResource
+from tests.conftest import write_catalog
 
 DAY = "2026-11-28"
 STYLE = "sources: [{catalog: a, dates: all}, {catalog: b, dates: all}]\ncaptions: {source: captioner}\nresolution: 32\n"
@@ -70,6 +71,8 @@ def world(project, monkeypatch):
     specs = project / "lora_datasets"
     specs.mkdir()
     monkeypatch.setenv("DIFFUSION_ASSETS_DATASETS", str(specs))
+    for catalog in ("a", "b", "z"):  # specs must name catalogs that exist (datasets.sources)
+        write_catalog(project, catalog, "defaults: {model: sd15}\nentries: [{id: x, prompt: a red circle}]")
     with dg.instance_for_test() as instance:  # definitions resolve inside an instance (DEVELOPING.md)
         yield World(instance, specs)
 

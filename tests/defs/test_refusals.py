@@ -27,23 +27,34 @@ GOOD = "schedule: daily\ndefaults: {model: shapes-render}\nentries: [{id: a, pro
 TICK = """
 import json, sys
 from datetime import UTC, datetime
+from pathlib import Path
 import dagster as dg
 from diffusion_assets.defs.automation import catalog_sensor, nightly_generation
-from diffusion_assets.defs.partitions import CATALOG_PARTITIONS_NAME
 from diffusion_assets.defs.resources import ProjectResource
 
 resources = {"project": ProjectResource()}
 with dg.instance_for_test() as instance:
+    # 1. the first tick registers every file and requests nothing (a calm first start)
     with dg.build_sensor_context(instance=instance, resources=resources) as context:
-        sensor = catalog_sensor(context)
-    instance.add_dynamic_partitions(CATALOG_PARTITIONS_NAME, [k for k in sys.argv[1:]])
+        first = catalog_sensor(context)
+    for request in first.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    # 2. every file changes: the valid one runs, each hostile one is refused again
+    for path in Path(sys.argv[1]).iterdir():
+        if not path.is_file():
+            continue  # /dev/zero behind a symlink: never read, never a partition
+        with open(path, "a") as handle:
+            handle.write("\\n# edited\\n")
+    with dg.build_sensor_context(instance=instance, cursor=first.cursor, resources=resources) as context:
+        second = catalog_sensor(context)
     when = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
     with dg.build_schedule_context(instance=instance, scheduled_execution_time=when, resources=resources) as context:
         schedule = nightly_generation(context)
 schedule = [] if isinstance(schedule, dg.SkipReason) else list(schedule)
 print("RESULT=" + json.dumps({
-    "sensor": [r.partition_key.keys_by_dimension["catalog"] for r in sensor.run_requests],
-    "added": [k for a in sensor.dynamic_partitions_requests for k in a.partition_keys],
+    "first": [r.partition_key.keys_by_dimension["catalog"] for r in first.run_requests],
+    "added": sorted(k for a in first.dynamic_partitions_requests for k in a.partition_keys),
+    "sensor": [r.partition_key.keys_by_dimension["catalog"] for r in second.run_requests],
     "schedule": [r.partition_key.keys_by_dimension["catalog"] for r in schedule],
 }))
 """
@@ -53,15 +64,17 @@ def test_the_sensor_and_the_schedule_refuse_every_hostile_kind_and_carry_on(proj
     for kind in KINDS:
         write_hostile(kind, project / "prompts")
     write_catalog(project, "good", GOOD)
-    names = [p.stem for p in (project / "prompts").iterdir()]
-    result = measured([sys.executable, "-c", TICK, *names], timeout=300)
+    names = sorted(p.stem for p in (project / "prompts").iterdir() if p.is_file())
+    result = measured([sys.executable, "-c", TICK, str(project / "prompts")], timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     [line] = [x for x in result.stdout.splitlines() if x.startswith("RESULT=")]
     outcome = json.loads(line.removeprefix("RESULT="))
-    assert outcome == {"sensor": ["good"], "added": ["good"], "schedule": ["good"]}
+    # every well-named file is a partition (invalid ones show their errors on prompt_catalog); only the
+    # valid catalog ever runs
+    assert outcome == {"first": [], "added": names, "sensor": ["good"], "schedule": ["good"]}
     assert result.max_rss_bytes < RSS_BOUND, f"{result.max_rss_bytes / 2**20:.0f} MB"
     for kind in KINDS:  # each refusal is logged with its file (sensor and schedule)
-        assert result.stderr.count(f"{kind.replace('-', '_')}.yaml") >= 2, kind
+        assert result.stderr.count(f"{kind.replace('-', '_')}.yaml") >= 3, kind
 
 
 @pytest.mark.parametrize("kind", ["alias-bomb", "variables-10M", "huge-file"])
@@ -90,5 +103,14 @@ def test_the_dataset_sensor_refuses_specs_that_name_missing_catalogs_or_match_no
     with dg.instance_for_test() as instance:
         with dg.build_sensor_context(instance=instance, resources={"project": ProjectResource()}) as context:
             result = dataset_spec_sensor(context)
-    assert [r.partition_key for r in result.run_requests] == ["fine"]
-    assert [k for a in result.dynamic_partitions_requests for k in a.partition_keys] == ["fine"]
+    # the spec sensor launches nothing (lora_dataset follows its sources by automation); every spec is a
+    # partition, and each invalid one carries its named error on its lora_dataset_spec observation
+    assert result.run_requests == []
+    assert sorted(k for a in result.dynamic_partitions_requests for k in a.partition_keys) == [
+        "bomb", "fine", "globbed", "missing",
+    ]  # fmt: skip
+    seen = {e.partition: e.metadata for e in result.asset_events}
+    assert seen["fine"]["valid"].value is True
+    for name, field in (("missing", "sources.0.catalog"), ("globbed", "filters.entries"), ("bomb", "")):
+        assert seen[name]["valid"].value is False, name
+        assert f"{name}.yaml" in seen[name]["problems"].value and field in seen[name]["problems"].value, name
