@@ -135,7 +135,7 @@ def exclusive(lock_file: str | os.PathLike, what: str, holder: str = "") -> Iter
     that holds it may take it again (``diffusion-assets materialize`` takes a partition's lock before
     its run starts, and the run's step takes it again inside).
     """
-    path = Path(lock_file).absolute()
+    path = Path(lock_file).resolve()
     with _held_guard:
         if path in _held:
             _held[path] += 1

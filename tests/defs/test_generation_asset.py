@@ -44,7 +44,7 @@ def test_definitions_load():
 
     with dg.instance_for_test():  # loading reads the current instance's state storage
         assert defs.resolve_job_def("generate_catalog") is not None
-    assert {s.name for s in defs.sensors} == {"catalog_sensor", "dataset_spec_sensor"}
+    assert {s.name for s in defs.sensors} == {"catalog_sensor", "dataset_spec_sensor", "gpu_pool_sensor"}
     assert {s.name for s in defs.schedules} == {"nightly_generation"}
 
 
