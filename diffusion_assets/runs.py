@@ -46,7 +46,8 @@ class Owner:
 
     @classmethod
     def current(cls) -> Owner:
-        return cls(socket.gethostname(), psutil.Process().pid, psutil.Process().create_time())
+        process = psutil.Process()
+        return cls(socket.gethostname(), process.pid, process.create_time())
 
     def tags(self) -> dict[str, str]:
         return {HOST_TAG: self.host, PID_TAG: str(self.pid), STARTED_TAG: f"{self.started:.2f}"}
