@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
 
+from diffusion_assets import runs
 from diffusion_assets.catalog.load import load_catalog
-from diffusion_assets.defs.partitions import CATALOG_PARTITIONS_NAME, generation_key
+from diffusion_assets.defs.partitions import generation_key
 from diffusion_assets.defs.source_files import (
     CATALOGS,
     DATASET_SPECS,
@@ -18,7 +20,9 @@ from diffusion_assets.defs.source_files import (
     read_source_file,
     unrecorded,
 )
-from diffusion_assets.paths import prompts_dir, scan_catalog_files
+from diffusion_assets.files import BusyError, exclusive
+from diffusion_assets.paths import data_root, prompts_dir, scan_catalog_files
+from diffusion_assets.yaml_input import load_error_message
 
 
 def _sync_folder(
@@ -57,16 +61,86 @@ def sync_partitions(instance: dg.DagsterInstance | None = None) -> list[str]:
     return _sync_folder(instance, CATALOGS, prompts_dir(), load_catalog)
 
 
-def materialize_catalog(catalog: str, date: str, instance: dg.DagsterInstance | None = None) -> bool:
-    """Run the ``generate_catalog`` job for one partition, recorded in the instance (visible in the UI)."""
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def execute_owned(
+    instance: dg.DagsterInstance,
+    job_name: str,
+    partition_key: str,
+    *,
+    run_id: str | None = None,
+    refuse: Callable[[runs.Holder], str | None] = lambda holder: None,
+    raise_on_error: bool = True,
+) -> dg.ExecuteInProcessResult:
+    """Run a job in this process as a run of ``instance`` that records this process as its owner.
+
+    Before the run starts, the pool slots of dead runs are freed (each said on stderr) and, while its
+    pools are full, it waits, saying which run it waits for; ``refuse(holder)`` may stop it instead
+    (``runs.wait_for_slot``). No daemon watches such a run: its owner tags are what lets the next run
+    (or the ``gpu_pool_sensor``) free its slot if this process is killed.
+    """
     from diffusion_assets.definitions import defs  # noqa: PLC0415
 
+    job = defs.resolve_job_def(job_name)
+    for pool in sorted({getattr(node.definition, "pool", None) for node in job.graph.nodes} - {None}):
+        runs.wait_for_slot(instance, pool, _say, refuse=refuse)
+    return job.execute_in_process(
+        instance=instance,
+        partition_key=partition_key,
+        run_id=run_id,
+        tags=runs.Owner.current().tags(),
+        raise_on_error=raise_on_error,
+    )
+
+
+def _refuse_invalid(catalog: str) -> None:
+    """Exit before any run starts unless ``catalog`` names a valid file in prompts/ (its errors named)."""
+    files = {path.stem: path for path in scan_catalog_files(prompts_dir()).files}
+    if catalog not in files:
+        raise SystemExit(
+            f"catalog '{catalog}' is not a valid file in {prompts_dir()}: no {catalog}.yaml there"
+        )
+    try:
+        load_catalog(files[catalog])
+    except Exception as exc:  # whatever loading raises is named with its file; nothing was started
+        raise SystemExit(
+            f"catalog '{catalog}' is not a valid file in {prompts_dir()}; nothing was started:\n"
+            + load_error_message(files[catalog], exc)
+        ) from exc
+
+
+def materialize_catalog(catalog: str, date: str, instance: dg.DagsterInstance | None = None) -> bool:
+    """Run the ``generate_catalog`` job for one partition, recorded in the instance (visible in the UI).
+
+    A second run of a partition that is being generated fails at once naming it, before anything
+    starts: this process holds the partition's lock (the one the generation step takes) from before
+    its run starts, and a run of the partition that holds or waits for a ``gpu`` slot refuses it too.
+    """
+    from diffusion_assets.manifests import generation as gm  # noqa: PLC0415
+    from diffusion_assets.manifests.io import partition_path  # noqa: PLC0415
+
     instance = instance or dg.DagsterInstance.get()
-    sync_partitions(instance)
-    if not instance.has_dynamic_partition(CATALOG_PARTITIONS_NAME, catalog):
-        raise SystemExit(f"catalog '{catalog}' is not a valid file in {prompts_dir()}")
-    job = defs.resolve_job_def("generate_catalog")
-    result = job.execute_in_process(instance=instance, partition_key=str(generation_key(catalog, date)))
+    sync_partitions(instance)  # every file is a partition, valid or not; only a valid one may run
+    _refuse_invalid(catalog)
+    key, run_id = str(generation_key(catalog, date)), str(uuid.uuid4())
+    # the lock generate_partition takes: beside the partition's manifest
+    lock = partition_path(data_root(), gm.KIND, {"catalog": catalog, "date": date}).parent / ".lock"
+
+    def same_partition(holder: runs.Holder) -> str | None:
+        if holder.partition != key or holder.run is None or holder.run.is_finished:
+            return None
+        return (
+            f"partition {key} is already being generated by {holder}; nothing was started: wait for "
+            "that run to finish (or cancel it in the UI), then run again"
+        )
+
+    try:
+        with exclusive(lock, f"partition {key}", f"run {run_id}"):
+            result = execute_owned(instance, "generate_catalog", key, run_id=run_id, refuse=same_partition)
+    except BusyError as exc:
+        raise SystemExit(str(exc)) from exc
     for event in result.get_asset_materialization_events():
         meta = event.materialization.metadata
         print(
@@ -93,16 +167,12 @@ def _sync_dataset_specs(instance: dg.DagsterInstance) -> None:
 def run_demo(date: str, instance: dg.DagsterInstance | None = None) -> bool:
     """The README's main job, stage by stage into the project's instance: generate the demo catalogs,
     caption them, build the outline-style dataset, train its LoRA and evaluate it."""
-    from diffusion_assets.definitions import defs  # noqa: PLC0415
-
     instance = instance or dg.DagsterInstance.get()
     sync_partitions(instance)
     _sync_dataset_specs(instance)
 
     def stage(job: str, partition: str) -> bool:
-        result = defs.resolve_job_def(job).execute_in_process(
-            instance=instance, partition_key=partition, raise_on_error=False
-        )
+        result = execute_owned(instance, job, partition, raise_on_error=False)
         for event in result.get_asset_materialization_events():
             meta = event.materialization.metadata
             shown = {k: v.value for k, v in meta.items() if k in _SHOWN}

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import fcntl
+import fnmatch
 import hashlib
 import os
+import shutil
+import signal
+import socket
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 _CHUNK = 1 << 20
+CRASH_ENV = "DIFFUSION_ASSETS_CRASH_AT"
+TEMP_PATTERN = ".*.tmp"
+"""What ``atomic_path`` (and the dataset build's temp folder) names a write in progress."""
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # reading the umask means setting it; restored at once, at import
 
@@ -53,7 +61,9 @@ def atomic_path(target: str | os.PathLike, durable: bool = True) -> Iterator[Pat
             finally:
                 os.close(fd)
         os.chmod(tmp_path, 0o666 & ~_UMASK)
+        crash_point("before-rename", target)
         os.replace(tmp_path, target)
+        crash_point("after-rename", target)
     finally:
         tmp_path.unlink(missing_ok=True)
 
@@ -75,29 +85,89 @@ def atomic_write_with(target: str | os.PathLike, writer: Callable[[Path], object
     return Path(target)
 
 
+def crash_point(event: str, path: str | os.PathLike) -> None:
+    """Test hook: SIGKILL this process at a named point between two writes.
+
+    ``DIFFUSION_ASSETS_CRASH_AT=<event>:<glob>`` kills the process the first time ``event``
+    (``before-rename`` or ``after-rename``: an atomic write's temp file is complete / has just been
+    renamed into place) happens to a path matching ``glob`` (``fnmatch`` on the whole path, e.g.
+    ``after-rename:*.png``). The crash-safety tests use it to kill a real process in the exact window
+    they test; unset, it costs one environment lookup.
+    """
+    spec = os.environ.get(CRASH_ENV)
+    if spec and spec.partition(":")[0] == event and fnmatch.fnmatch(str(path), spec.partition(":")[2]):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def sweep_temp_files(*folders: str | os.PathLike) -> list[Path]:
+    """Remove the temp files and folders (``.<name>.*.tmp``) that dead writers left in ``folders``.
+
+    Only call it while holding the ``exclusive`` lock that every writer of these folders holds, so
+    that no live writer's temp file is removed. Returns what was removed.
+    """
+    removed = []
+    for folder in folders:
+        for path in sorted(Path(folder).glob(TEMP_PATTERN)) if Path(folder).is_dir() else []:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 class BusyError(RuntimeError):
     """Another process holds the lock on what this one was about to write."""
 
 
+_held: dict[Path, int] = {}
+_held_guard = threading.Lock()
+
+
 @contextmanager
-def exclusive(lock_file: str | os.PathLike, what: str) -> Iterator[None]:
+def exclusive(lock_file: str | os.PathLike, what: str, holder: str = "") -> Iterator[None]:
     """Hold an exclusive lock on ``lock_file`` (created if missing) or fail at once.
 
     Two runs of one partition would otherwise interleave their manifest rewrites. The lock is
     ``flock``: the kernel releases it when the holder exits, however it exits, so a killed run never
-    leaves a stale lock behind.
+    leaves a stale lock behind. The holder writes who it is (pid, host and ``holder``, e.g. a run id)
+    into the file, so the error another process gets names it. It is held per process: the process
+    that holds it may take it again (``diffusion-assets materialize`` takes a partition's lock before
+    its run starts, and the run's step takes it again inside).
     """
-    path = Path(lock_file)
+    path = Path(lock_file).resolve()
+    with _held_guard:
+        if path in _held:
+            _held[path] += 1
+            reentered = True
+        else:
+            reentered = False
+    if reentered:
+        try:
+            yield
+        finally:
+            with _held_guard:
+                _held[path] -= 1
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
+            handle.seek(0)
+            who = handle.read().strip() or "unknown"
             raise BusyError(
-                f"{what} is being written by another process (it holds {path}); wait for that run to "
-                "finish or cancel it, then run again (nothing was written)"
+                f"{what} is being written by another process ({who}; it holds {path}); wait for that "
+                "run to finish or cancel it, then run again (nothing was written)"
             ) from exc
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}{', ' + holder if holder else ''}\n")
+        handle.flush()
+        with _held_guard:
+            _held[path] = 1
         try:
             yield
         finally:
+            with _held_guard:
+                del _held[path]
             fcntl.flock(handle, fcntl.LOCK_UN)

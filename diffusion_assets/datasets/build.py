@@ -5,6 +5,13 @@ kohya ``.txt`` sidecars and an imagefolder ``metadata.jsonl`` each), ``README.md
 ``sample_grid.png``; ``<data root>/datasets/<name>/LATEST`` names the newest build. The version is a
 hash of the spec's dataset-shaping content and of every member's (image id, file sha256, caption,
 split), so a rebuild of unchanged inputs is a no-op and any change makes a new folder.
+
+Crash safety: a version folder is built under a temp name and renamed into place with its own copy
+of its membership rows (``.members.parquet``, hidden so that imagefolder loaders and content hashes
+ignore it); the membership manifest is written after the rename. A build killed in between leaves a
+folder without a manifest, and the next build of the dataset adopts it from that copy
+(``recover_builds``); temp folders of dead builds are removed. Builds of one dataset hold its lock
+(``manifests/dataset_members/dataset=<name>/.lock``), so those leftovers are never a live build's.
 """
 
 from __future__ import annotations
@@ -23,14 +30,16 @@ from diffusion_assets.datasets.card import GRID_FILE, render_card, sample_paths,
 from diffusion_assets.datasets.checks import refuse_untriggered
 from diffusion_assets.datasets.load import LoadedSpec, load_spec
 from diffusion_assets.datasets.members import SPLITS, Member, Selection, select_members
-from diffusion_assets.files import atomic_write_text, sha256_bytes
+from diffusion_assets.files import atomic_write_text, crash_point, exclusive, sha256_bytes, sweep_temp_files
 from diffusion_assets.manifests import datasets as dm
-from diffusion_assets.manifests.io import partition_path, read_table, write_table
+from diffusion_assets.manifests.io import partition_path, read_rows, read_table, write_table
 
 FORMAT_VERSION = 1
 """Bump when the folder layout or the image processing changes: every version changes with it."""
 
 LATEST_FILE = "LATEST"
+MEMBERS_FILE = ".members.parquet"
+"""A version folder's own copy of its membership rows, from which a crashed build is adopted."""
 
 
 @dataclass(frozen=True)
@@ -115,23 +124,42 @@ def write_folder(
 
 
 def _write_atomically(
-    target: Path, loaded: LoadedSpec, selection: Selection, version: str, data_root: Path
+    target: Path, loaded: LoadedSpec, selection: Selection, version: str, data_root: Path, rows: list[dict]
 ) -> bool:
     """Build in a hidden temp folder beside ``target`` and rename it; False if ``target`` appeared meanwhile."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".tmp", dir=target.parent))
     try:
         write_folder(tmp, loaded, selection, version, data_root)
+        write_table(tmp / MEMBERS_FILE, rows, dm.SCHEMA)
         os.chmod(tmp, 0o755)  # mkdtemp makes it private
+        crash_point("before-rename", target)
         try:
             os.rename(tmp, target)
         except OSError:
             if target.is_dir():  # a concurrent build of the same version won: same content
                 return False
             raise
+        crash_point("after-rename", target)
         return True
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def recover_builds(data_root: Path, name: str) -> list[str]:
+    """Remove dead builds' temp folders and files, and index every version folder of ``name`` that has
+    no membership manifest from its own ``.members.parquet`` (a build killed after its rename).
+    Returns the versions adopted. Call it holding the dataset's lock."""
+    root = dataset_folder(data_root, name)
+    sweep_temp_files(root)
+    adopted = []
+    for folder in sorted(p for p in root.glob("*") if p.is_dir() and not p.name.startswith(".")):
+        manifest = partition_path(data_root, dm.KIND, {"dataset": name, "version": folder.name})
+        sweep_temp_files(manifest.parent)
+        if read_table(manifest) is None and (folder / MEMBERS_FILE).is_file():
+            write_table(manifest, read_rows(folder / MEMBERS_FILE), dm.SCHEMA)
+            adopted.append(folder.name)
+    return adopted
 
 
 def membership_rows(loaded: LoadedSpec, members: list[Member], run_id: str | None) -> list[dict]:
@@ -162,20 +190,31 @@ def build_dataset(spec_path: str | Path, data_root: str | Path, run_id: str | No
             caption would lack the trigger (or a prior caption hold it): nothing is written.
     """
     data_root = Path(data_root)
-    # 1. validate the spec, then choose members (reads manifests and images, writes nothing)
+    # 1. validate the spec (nothing is read or written when it is invalid)
     loaded = load_spec(spec_path)
+    lock = partition_path(data_root, dm.KIND, {"dataset": loaded.name}).parent / ".lock"
+    with exclusive(lock, f"dataset {loaded.name}"):
+        return _build(loaded, data_root, run_id)
+
+
+def _build(loaded: LoadedSpec, data_root: Path, run_id: str | None) -> BuildResult:
+    # 2. what a killed build left, then the members (reads manifests and images)
+    recover_builds(data_root, loaded.name)
     selection = select_members(loaded, data_root)
     members = selection.members
     refuse_untriggered(str(loaded.path), members, loaded.spec.trigger.word)
-    # 2. the version names the content; an existing version folder is never touched again
+    # 3. the version names the content; an existing version folder is never touched again
     version = dataset_version(loaded, members)
     folder = dataset_folder(data_root, loaded.name, version)
-    created = False if folder.is_dir() else _write_atomically(folder, loaded, selection, version, data_root)
-    # 3. the membership manifest is written once per version (a no-op rebuild repairs it if missing)
+    rows = membership_rows(loaded, members, run_id)
+    created = (
+        False if folder.is_dir() else _write_atomically(folder, loaded, selection, version, data_root, rows)
+    )
+    # 4. the membership manifest is written once per version (a no-op rebuild repairs it if missing)
     manifest = partition_path(data_root, dm.KIND, {"dataset": loaded.name, "version": version})
     if created or read_table(manifest) is None:
-        write_table(manifest, membership_rows(loaded, members, run_id), dm.SCHEMA)
-    # 4. LATEST follows the spec: reverting a spec points it back at the older version
+        write_table(manifest, rows, dm.SCHEMA)
+    # 5. LATEST follows the spec: reverting a spec points it back at the older version
     latest = dataset_folder(data_root, loaded.name) / LATEST_FILE
     if read_latest(data_root, loaded.name) != version:
         atomic_write_text(latest, version + "\n")

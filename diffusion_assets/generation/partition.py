@@ -19,6 +19,7 @@ from diffusion_assets.catalog.expand import ImageJob, expand_catalog
 from diffusion_assets.catalog.load import LoadedCatalog, load_catalog
 from diffusion_assets.catalog.prompt_tokens import pipeline_token_counts
 from diffusion_assets.files import exclusive, sha256_file
+from diffusion_assets.generation.leftovers import recover_leftovers
 from diffusion_assets.generation.pngmeta import pixel_sha256, write_png
 from diffusion_assets.generation.run import BatchResult, generate_batch, plan_batches
 from diffusion_assets.generation.schedulers import sampler_name
@@ -175,6 +176,7 @@ def generate_partition(
     keys = {"catalog": loaded.name, "date": date}
     manifest = partition_path(data_root, gm.KIND, keys)
     with exclusive(manifest.parent / ".lock", f"partition {loaded.name}|{date}"):
+        recover_leftovers(data_root, loaded.name, date, jobs)  # what a killed run left (leftovers.py)
         # 2. keep finished images (restoring those an earlier edit retired); retire the rest
         kept, retired = retire_rows(
             manifest,

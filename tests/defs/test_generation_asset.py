@@ -48,6 +48,7 @@ def test_definitions_load():
         "catalog_sensor",
         "dataset_spec_sensor",
         "automation_condition_sensor",
+        "gpu_pool_sensor",
     }
     assert {s.name for s in defs.schedules} == {"nightly_generation"}
 
