@@ -2,6 +2,8 @@
 
 import dagster as dg
 
+from diffusion_assets.deploy import gpu_tags
+
 from .captioning import image_captions
 from .datasets import lora_dataset
 from .evaluation import evaluation_report
@@ -11,12 +13,14 @@ from .training import lora_adapter
 
 generate_catalog_job = dg.define_asset_job(
     "generate_catalog",
+    tags=gpu_tags(),  # a GPU per run pod on Kubernetes (deploy/k8s/gpu_run.yaml); ignored elsewhere
     selection=[generated_images],
     partitions_def=generation_partitions,
     description="Generate one catalog × date partition of images.",
 )
 caption_catalog_job = dg.define_asset_job(
     "caption_catalog",
+    tags=gpu_tags(),  # a GPU per run pod on Kubernetes (deploy/k8s/gpu_run.yaml); ignored elsewhere
     selection=[image_captions],
     partitions_def=generation_partitions,
     description="Caption one catalog × date partition of images.",
@@ -29,6 +33,7 @@ build_dataset_job = dg.define_asset_job(
 )
 train_lora_job = dg.define_asset_job(
     "train_lora",
+    tags=gpu_tags(),  # a GPU per run pod on Kubernetes (deploy/k8s/gpu_run.yaml); ignored elsewhere
     selection=[lora_dataset, lora_adapter, evaluation_report],
     partitions_def=lora_dataset_partitions,
     description="Build the dataset, train its LoRA and evaluate it; the blocking checks stop a no-op adapter.",

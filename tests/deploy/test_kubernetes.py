@@ -138,11 +138,6 @@ def test_k8s_job_executor_run_config_passes_the_executors_schema():
     assert result.value["step_k8s_config"]["job_spec_config"]["backoff_limit"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="diffusion_assets/defs/jobs.py does not tag its GPU jobs yet: add tags=gpu_tags() to "
-    "generate_catalog, caption_catalog and train_lora, then drop this mark",
-)
 def test_gpu_jobs_carry_the_gpu_tags():
     import dagster as dg
 
