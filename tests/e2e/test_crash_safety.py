@@ -19,6 +19,7 @@ import dagster as dg
 import psutil
 import pytest
 
+from diffusion_assets.defs.partitions import CATALOG_PARTITIONS_NAME
 from diffusion_assets.files import sha256_file
 from diffusion_assets.manifests import generation as gm
 from diffusion_assets.manifests.io import partition_path, read_rows
@@ -167,10 +168,18 @@ def test_a_killed_run_worker_under_the_daemon_leaves_no_process_and_its_slot_is_
     write_catalog(project, "crash", catalog_text(8))
     home = tmp_path / "home"
     env = _env(project, home)
-    today = datetime.now(UTC).date().isoformat()  # the catalog sensor requests today's partition
+    today = datetime.now(UTC).date().isoformat()
     images = project / "data" / "images" / "crash" / today
+    tags = {
+        "dagster/partition": f"crash|{today}",
+        "dagster/partition/catalog": "crash",
+        "dagster/partition/date": today,
+    }
     # the storage exists before the daemon opens it (two first openers race to create its tables)
     with dg.DagsterInstance.from_config(str(home)) as instance:
+        # a first sensor tick is calm (it registers, requests nothing): the run goes through the queue
+        instance.add_dynamic_partitions(CATALOG_PARTITIONS_NAME, ["crash"])
+        subprocess.run([*LAUNCH, json.dumps(tags)], env=env, cwd=ROOT, check=True, capture_output=True, timeout=RUN_TIMEOUT_S)
         # its own session, so that the daemon, its code server and their runs are stopped together
         daemon = start(
             [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
@@ -179,7 +188,7 @@ def test_a_killed_run_worker_under_the_daemon_leaves_no_process_and_its_slot_is_
             start_new_session=True,
         )
         try:
-            wait_for(lambda: pngs(images) >= 8, RUN_TIMEOUT_S, "8 PNGs from the sensor's run")
+            wait_for(lambda: pngs(images) >= 8, RUN_TIMEOUT_S, "8 PNGs from the queued run")
             (run,) = instance.get_runs()
             worker = psutil.Process(run_worker_pid(instance, run.run_id))
             family = [worker, *worker.children(recursive=True)]
@@ -199,11 +208,6 @@ def test_a_killed_run_worker_under_the_daemon_leaves_no_process_and_its_slot_is_
             assert pngs(images) < 64  # nothing generated the rest outside the pool
 
             # the pool is not wedged: the partition launched again through the run queue resumes
-            tags = {
-                "dagster/partition": f"crash|{today}",
-                "dagster/partition/catalog": "crash",
-                "dagster/partition/date": today,
-            }
             subprocess.run(
                 [*LAUNCH, json.dumps(tags)],
                 env=env,
