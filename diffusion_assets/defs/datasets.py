@@ -56,9 +56,8 @@ def lora_dataset(context: dg.AssetExecutionContext, project: ProjectResource):
             "folder": dg.MetadataValue.path(str(result.folder)),
             "manifest": dg.MetadataValue.path(str(result.manifest_path)),
             "card": dg.MetadataValue.path(str(result.folder / "README.md")),
-            "sample_grid": dg.MetadataValue.md(
-                thumbnail_markdown([result.folder / GRID_FILE], cols=1, cell=160)
-            ),
+            "sample_grid": dg.MetadataValue.path(str(result.folder / GRID_FILE)),
+            "preview": dg.MetadataValue.md(thumbnail_markdown([result.folder / GRID_FILE], cols=1, cell=96)),
         },
         check_results=[
             dg.AssetCheckResult(

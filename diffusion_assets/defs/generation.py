@@ -54,7 +54,9 @@ def generated_images(
     context: dg.AssetExecutionContext, config: GenerationConfig, gpu: GpuResource, project: ProjectResource
 ):
     """Images for one catalog on one date, written to `data/images/<catalog>/<date>/` with a Parquet
-    manifest row each. Re-materializing skips images already present, so a failed run resumes."""
+    manifest row each. Re-materializing skips images already present, so a failed run resumes. The
+    metadata stays under 10 KB: a small inline preview, and the grid of up to 64 images as a file
+    (`data/previews/generation/<catalog>/<date>.png`)."""
     # heavy libraries load here, in the step, never when the code location is imported
     from diffusion_assets.files import sha256_file  # noqa: PLC0415
     from diffusion_assets.generation.partition import (  # noqa: PLC0415
@@ -65,7 +67,11 @@ def generated_images(
     )
     from diffusion_assets.manifests import generation as gm  # noqa: PLC0415
     from diffusion_assets.manifests.io import read_table, schema_problems  # noqa: PLC0415
-    from diffusion_assets.previews import markdown_table, thumbnail_markdown  # noqa: PLC0415
+    from diffusion_assets.previews import (  # noqa: PLC0415
+        markdown_table,
+        thumbnail_markdown,
+        write_thumbnail_grid,
+    )
 
     keys = context.partition_key.keys_by_dimension
     catalog, date = keys["catalog"], keys["date"]
@@ -86,6 +92,8 @@ def generated_images(
     batch_ids = complete_batches(result.rows)[: config.verify_batches]
     verified = [pair for batch_id in batch_ids for pair in verify_batch(provider, result, batch_id)]
     mismatched = [image_id for image_id, same in verified if not same]
+    images = [data_root / r["path"] for r in result.rows]
+    grid = write_thumbnail_grid(images, data_root / "previews" / "generation" / catalog / f"{date}.png")
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(result.manifest_sha256),
         metadata={
@@ -101,9 +109,9 @@ def generated_images(
             "preview": dg.MetadataValue.md(
                 markdown_table(result.rows, ["image_id", "entry_id", "sample_index", "seed", "prompt"])
             ),
-            "thumbnails": dg.MetadataValue.md(
-                thumbnail_markdown([data_root / r["path"] for r in result.rows])
-            ),
+            # the event log keeps a small inline preview; the grid of up to 64 images is a file
+            "thumbnails": dg.MetadataValue.md(thumbnail_markdown(images)),
+            "thumbnail_grid": dg.MetadataValue.path(str(grid) if grid else ""),
         },
         check_results=[
             dg.AssetCheckResult(

@@ -80,7 +80,10 @@ def lora_adapter(
             "steps_per_second": result.steps_per_second,
             "resumed_from_step": result.resumed_from_step or 0,
             "loss_curve": dg.MetadataValue.path(str(result.loss_path)),
-            "validation": dg.MetadataValue.md(thumbnail_markdown(validation, cols=4, cell=64)),
+            "validation": dg.MetadataValue.md(thumbnail_markdown(validation, cols=4, cell=32)),
+            "validation_images": dg.MetadataValue.path(
+                str(result.validation_dirs[-1]) if result.validation_dirs else ""
+            ),
         },
         check_results=[
             dg.AssetCheckResult(

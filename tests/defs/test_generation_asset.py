@@ -7,6 +7,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+from dagster._serdes import serialize_value
+from PIL import Image
 
 from diffusion_assets.defs.generation import generated_images
 from diffusion_assets.defs.partitions import CATALOG_PARTITIONS_NAME, generation_key
@@ -63,13 +65,41 @@ def test_materialize_writes_images_manifest_and_passes_checks(project):
         assert meta["rows"].value == 3 and meta["generated"].value == 3
         assert meta["models_loaded"].value == 1
         assert meta["thumbnails"].value.startswith("![thumbnails](data:image/png;base64,")
-        assert len(meta["thumbnails"].value) < 40_000  # small: it lives in the event log
+        grid = Path(meta["thumbnail_grid"].value)
+        assert grid == project / "data" / "previews" / "generation" / "demo" / f"{DATE}.png"
+        with Image.open(grid) as image:  # the whole partition, 3 cells of 64 px
+            assert image.size == (3 * 64, 64)
         assert Path(meta["manifest"].value).is_file()
         checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
         assert checks == {"manifest_schema": True, "files_match_manifest": True, "reproducible": True}
         assert event.materialization.tags["dagster/data_version"]
         progress = [e.user_message for e in instance.all_logs(result.run_id) if "written" in e.user_message]
         assert progress == ["demo 2026-11-28: batch 1/2 written", "demo 2026-11-28: batch 2/2 written"]
+
+
+# 16 images of long, different prompts: the old inline grid of 16 thumbnails alone took ~13 KB
+LARGE_CATALOG = """
+seed: 9
+defaults: {model: sd15, steps: 2, width: 32, height: 32, images_per_prompt: 4}
+entries:
+""" + "".join(
+    f'  - id: e{i}\n    prompt: "{colour} shape number {i}, {"with a long tail, " * 3}end"\n'
+    for i, colour in enumerate(["red", "green", "blue", "yellow"])
+)
+METADATA_BUDGET_BYTES = 10 * 1024
+
+
+def test_a_materialization_stores_at_most_10_kb_of_metadata_in_the_event_log(project):
+    """Issue 9 item 5: measured on what the SQLite event log stores, not on the Python objects."""
+    write_catalog(project, "demo", LARGE_CATALOG)
+    with dg.instance_for_test() as instance:
+        assert materialize(project, instance).success
+        (record,) = instance.fetch_materializations(dg.AssetKey("generated_images"), limit=10).records
+        metadata = record.asset_materialization.metadata
+        stored = len(serialize_value(metadata).encode())
+        assert metadata["rows"].value == 16
+        assert stored <= METADATA_BUDGET_BYTES, {k: len(serialize_value(v)) for k, v in metadata.items()}
+        assert Path(metadata["thumbnail_grid"].value).is_file()
 
 
 def test_rematerializing_a_partition_is_idempotent(project):
