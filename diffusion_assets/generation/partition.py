@@ -23,6 +23,7 @@ from diffusion_assets.generation.leftovers import recover_leftovers
 from diffusion_assets.generation.pngmeta import pixel_sha256, write_png
 from diffusion_assets.generation.run import BatchResult, generate_batch, plan_batches
 from diffusion_assets.generation.schedulers import sampler_name
+from diffusion_assets.generation.writer import BatchWriter
 from diffusion_assets.manifests import generation as gm
 from diffusion_assets.manifests.io import partition_path, retire_rows, write_table
 from diffusion_assets.models.hashing import folder_hash
@@ -157,6 +158,13 @@ def manifest_row(
     }
 
 
+def _write_image(data_root: Path, row: dict, image) -> dict:
+    """Hash the pixels, embed the row, write the PNG atomically; the row gets both hashes."""
+    row["pixel_sha256"] = pixel_sha256(image)
+    row["sha256"] = write_png(Path(data_root) / row["path"], image, row)
+    return row
+
+
 def generate_partition(
     catalog_path: Path,
     date: str,
@@ -192,25 +200,35 @@ def generate_partition(
         #    batch it was first made in (same batch size and batch-mates: byte-identical pixels)
         batches = plan_batches(list(jobs.values()), provider.batch_size)
         todo = [b for b in batches if any(ids[id(j)] not in rows for j in b)]
-        generated = 0
-        for number, batch in enumerate(todo, start=1):
-            result = generate_batch(provider.load(batch[0].params.preset), batch)
-            batch_id = ids[id(batch[0])]
-            for index, (job, image) in enumerate(zip(batch, result.images, strict=True)):
-                image_id = ids[id(job)]
-                if image_id in rows:
-                    continue
-                row = manifest_row(image_id, job, result, index, provider, run, loaded)
-                row["batch_id"] = batch_id
-                row["pixel_sha256"] = pixel_sha256(image)
-                row["sha256"] = write_png(Path(data_root) / row["path"], image, row)
-                rows[image_id] = row
-                generated += 1
-            # the manifest is rewritten after every batch: an interrupt loses at most one batch
+        settled = 0
+
+        def index(written: list[dict]) -> None:
+            # a batch is indexed once all its PNGs are written: an interrupt loses at most the batches
+            # in flight, and their complete PNGs are adopted by the next run (leftovers.py)
+            nonlocal settled
+            rows.update((row["image_id"], row) for row in written)
             write_table(manifest, [rows[i] for i in jobs if i in rows], gm.SCHEMA)
+            settled += 1
             if on_batch:
-                on_batch(number, len(todo))
-        # 4. the final manifest, in catalog order
+                on_batch(settled, len(todo))
+
+        generated = 0
+        # 4. PNGs are encoded and written on a small thread pool while the next batch generates
+        with BatchWriter(lambda item: _write_image(data_root, *item), index) as writer:
+            for batch in todo:
+                result = generate_batch(provider.load(batch[0].params.preset), batch)
+                batch_id = ids[id(batch[0])]
+                items = []
+                for index_in_batch, (job, image) in enumerate(zip(batch, result.images, strict=True)):
+                    image_id = ids[id(job)]
+                    if image_id in rows:
+                        continue
+                    row = manifest_row(image_id, job, result, index_in_batch, provider, run, loaded)
+                    row["batch_id"] = batch_id
+                    items.append((row, image))
+                generated += len(items)
+                writer.submit(items)
+        # 5. the final manifest, in catalog order
         ordered = [rows[i] for i in jobs]
         digest = write_table(manifest, ordered, gm.SCHEMA)
     return PartitionResult(loaded, manifest, digest, ordered, generated, len(jobs) - generated, retired, jobs)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from diffusion_assets.files import CRASH_ENV, sha256_file
 from diffusion_assets.generation.pngmeta import read_row
+from diffusion_assets.generation.writer import WRITER_THREADS_ENV
 from diffusion_assets.manifests import generation as gm
 from diffusion_assets.manifests.io import partition_path, read_rows
 from tests.conftest import write_catalog
@@ -35,8 +36,9 @@ run_partition(project, catalog, provider(project), run_id="killed-run")
 
 
 def run_killed_at(crash_at: str, project: Path, catalog: Path) -> None:
-    """Run the partition in a subprocess that SIGKILLs itself at ``crash_at``."""
-    env = {**os.environ, CRASH_ENV: crash_at}
+    """Run the partition in a subprocess that SIGKILLs itself at ``crash_at``. One writer thread, so the
+    kill leaves exactly the one file this test names (with two, the other thread's PNG may be done too)."""
+    env = {**os.environ, CRASH_ENV: crash_at, WRITER_THREADS_ENV: "1"}
     done = subprocess.run(
         [sys.executable, "-c", KILLED_RUN, str(project), str(catalog)], env=env, cwd=ROOT, timeout=600
     )
