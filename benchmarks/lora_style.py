@@ -12,8 +12,8 @@ One run does the whole loop of issue 4 on CPU, without Dagster:
    imagefolder (``train/metadata.jsonl``) the ``lora_dataset`` asset builds;
 2. **training**: ``training.train_lora`` with the recipe of ``lora_datasets/shapes_outline.yaml``'s
    ``training:`` section, overridden by the command-line flags;
-3. **evaluation** on fresh seeds (``evaluation.plan.eval_seeds``, base 20261101, never the training
-   seeds), 20 DDIM steps, guidance 2, at adapter weights 0 (the base model) and 1, on
+3. **evaluation** on tuning seeds (``evaluation.plan.tuning_seeds``: base 20261101, indices
+   ``seeds.TUNING_SEED_INDICES``, never the report seeds of ``eval_seeds`` nor the training seeds), 20 DDIM steps, guidance 2, at adapter weights 0 (the base model) and 1, on
    ``trigger`` prompts (seen combos + the trigger phrase), ``held_out`` prompts (held-out pairs + the
    trigger phrase) and ``no_trigger`` prompts (seen combos, no trigger), each image read by
    ``shapes.checker.read_image``.
@@ -46,7 +46,7 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from diffusion_assets.evaluation.plan import eval_seeds  # noqa: E402
+from diffusion_assets.evaluation.plan import tuning_seeds  # noqa: E402
 from diffusion_assets.seeds import cpu_generator  # noqa: E402
 from diffusion_assets.shapes.captions import STYLE_PHRASES, ShapeAttrs, caption  # noqa: E402
 from diffusion_assets.shapes.checker import read_image  # noqa: E402
@@ -255,7 +255,7 @@ def evaluate(args: argparse.Namespace, adapter: Path) -> dict:
     pipe = DiffusionPipeline.from_pretrained(args.base, dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
     prompts = eval_prompts(args.n_seen)
-    seeds = eval_seeds(args.seeds)
+    seeds = tuning_seeds(args.seeds)
     texts = [p for _, p in prompts]
     readings: dict[float, list] = {}
     for weight in (0.0, 1.0):

@@ -40,6 +40,33 @@ def derive_seed(base_seed: int, entry_id: str, sample_index: int, date: str | No
     return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
 
 
+REPORT_SEED_INDICES = range(0, 1_000_000)
+"""Sample indices of the ``"evaluation"`` seed stream that reports (the evaluation asset) use."""
+
+TUNING_SEED_INDICES = range(1_000_000, 2_000_000)
+"""Sample indices that tuning uses (``benchmarks/``, training trials): disjoint from the report
+indices, so no figure a report prints was measured on seeds a recipe was tuned on."""
+
+SEED_PURPOSES = {"report": REPORT_SEED_INDICES, "tuning": TUNING_SEED_INDICES}
+
+
+def purpose_seeds(purpose: str, n: int, base_seed: int) -> tuple[int, ...]:
+    """The first ``n`` seeds of ``purpose`` (``"report"`` or ``"tuning"``) for ``base_seed``.
+
+    Seed ``i`` is ``derive_seed(base_seed, "evaluation", SEED_PURPOSES[purpose][i])``, so the
+    report seeds are unchanged from earlier versions and the two purposes never share a seed index.
+
+    Raises:
+        ValueError: unknown purpose, or ``n`` outside ``[0, len(range)]``.
+    """
+    if purpose not in SEED_PURPOSES:
+        raise ValueError(f"seed purpose must be one of {sorted(SEED_PURPOSES)}, got {purpose!r}")
+    indices = SEED_PURPOSES[purpose]
+    if not 0 <= n <= len(indices):
+        raise ValueError(f"need 0 <= n <= {len(indices)} seeds for {purpose!r}, got {n}")
+    return tuple(derive_seed(base_seed, "evaluation", i) for i in indices[:n])
+
+
 def cpu_generator(seed: int) -> torch.Generator:
     """A fresh CPU generator for one image: noise never depends on the device or batch-mates."""
     import torch  # noqa: PLC0415

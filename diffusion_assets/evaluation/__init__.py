@@ -18,6 +18,7 @@ from diffusion_assets.evaluation.plan import (
     PlanPrompt,
     eval_seeds,
     shapes_plan,
+    tuning_seeds,
 )
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "RunSettings",
     "compare_models",
     "eval_seeds",
+    "tuning_seeds",
     "evaluate_adapter",
     "evaluation_passes",
     "shapes_plan",

@@ -1,6 +1,8 @@
 """Evaluation plans: a fixed set of prompts, crossed with fixed seeds, crossed with adapter weights.
 
-Seeds come from ``seeds.derive_seed(base_seed, "evaluation", i)`` with ``EVAL_BASE_SEED`` by default,
+Seeds come from ``seeds.purpose_seeds("report", n, base_seed)`` (indices ``seeds.REPORT_SEED_INDICES``
+of the ``"evaluation"`` stream; tuning uses the disjoint ``TUNING_SEED_INDICES``) with ``EVAL_BASE_SEED``
+by default,
 and every prompt uses the same seeds, so a trigger prompt and its no-trigger twin start from the same
 noise, and so does every weight: weight 0 (the baseline, the base model itself) is always in the plan.
 
@@ -20,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from diffusion_assets.seeds import SEED_DERIVATION_VERSION, derive_seed
+from diffusion_assets.seeds import SEED_DERIVATION_VERSION, purpose_seeds
 from diffusion_assets.shapes.captions import STYLE_PHRASES, ShapeAttrs, caption
 from diffusion_assets.shapes.world import STYLES, all_combos
 
@@ -108,8 +110,14 @@ class ModelComparisonPlan:
 
 
 def eval_seeds(n: int, base_seed: int = EVAL_BASE_SEED) -> tuple[int, ...]:
-    """The first ``n`` evaluation seeds of ``base_seed``: a plan with more seeds extends one with fewer."""
-    return tuple(derive_seed(base_seed, "evaluation", i) for i in range(n))
+    """The first ``n`` report seeds of ``base_seed`` (``seeds.REPORT_SEED_INDICES``): a plan with more
+    seeds extends one with fewer. Benchmarks and trials use ``tuning_seeds`` instead, never these."""
+    return purpose_seeds("report", n, base_seed)
+
+
+def tuning_seeds(n: int, base_seed: int = EVAL_BASE_SEED) -> tuple[int, ...]:
+    """The first ``n`` tuning seeds (``seeds.TUNING_SEED_INDICES``), disjoint from ``eval_seeds``."""
+    return purpose_seeds("tuning", n, base_seed)
 
 
 def _spread(items: list[ShapeAttrs], n: int) -> list[ShapeAttrs]:

@@ -87,3 +87,13 @@ def test_the_shapes_plan_judges_the_style_the_dataset_triggers(trigger, style):
 def test_a_trigger_of_no_shapes_style_is_refused_with_the_fix(trigger):
     with pytest.raises(ValueError, match="plan: validation_prompts"):
         shapes_style_for(trigger)
+
+
+def test_tuning_seeds_never_report_seeds():
+    """Benchmarks/trials (tuning) and reports draw from disjoint seed index ranges (issue 12)."""
+    from diffusion_assets.evaluation.plan import tuning_seeds
+    from diffusion_assets.seeds import REPORT_SEED_INDICES, TUNING_SEED_INDICES
+
+    assert not set(REPORT_SEED_INDICES) & set(TUNING_SEED_INDICES)
+    assert not set(eval_seeds(64)) & set(tuning_seeds(64))
+    assert eval_seeds(3) == eval_seeds(5)[:3]
