@@ -26,6 +26,16 @@ def project_root() -> Path:
     return checkout if (checkout / "prompts").is_dir() else Path.cwd()
 
 
+def project_relative(path: str | os.PathLike, root: Path | None = None) -> str:
+    """``path`` as a POSIX path relative to the project root (``project_root()`` unless ``root``),
+    for what is recorded in manifests and embedded in PNGs: two clones of a project at different
+    places record the same bytes. A path outside the project stays absolute (it names another place
+    on purpose, and is the same on every machine that has it)."""
+    resolved = Path(path).resolve()
+    base = (root or project_root()).resolve()
+    return resolved.relative_to(base).as_posix() if resolved.is_relative_to(base) else resolved.as_posix()
+
+
 def prompts_dir() -> Path:
     return Path(os.environ.get("DIFFUSION_ASSETS_PROMPTS") or project_root() / "prompts")
 

@@ -28,6 +28,7 @@ from diffusion_assets.manifests import generation as gm
 from diffusion_assets.manifests.io import partition_path, retire_rows, write_table
 from diffusion_assets.models.hashing import folder_hash
 from diffusion_assets.models.provider import ModelProvider
+from diffusion_assets.paths import project_relative
 from diffusion_assets.seeds import SEED_DERIVATION_VERSION
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def manifest_row(
         "negative_prompt": job.negative_prompt,
         **tokens,
         "template_vars": json.dumps(job.template_vars, sort_keys=True),
-        "catalog_file": str(loaded.path),
+        "catalog_file": project_relative(loaded.path),
         "catalog_sha256": loaded.sha256,
         "entry_id": job.entry_id,
         "base_entry_id": job.base_entry_id,
@@ -139,10 +140,10 @@ def manifest_row(
         "controlnet_model_id": refs["controlnet"].model_id if "controlnet" in refs else None,
         "controlnet_weights_hash": hashes.get("controlnet"),
         "control_preprocess": preset.control_preprocess,
-        "control_image_path": str(p.control_image) if p.control_image else None,
+        "control_image_path": project_relative(p.control_image) if p.control_image else None,
         "control_image_sha256": hashes.get("control_image"),
         "controlnet_scale": p.controlnet_scale,
-        "lora_path": str(p.lora_path) if p.lora_path else None,
+        "lora_path": project_relative(p.lora_path) if p.lora_path else None,
         "lora_weights_hash": hashes.get("lora"),
         "lora_scale": p.lora_scale,
         "depth_estimator_id": refs["depth_estimator"].model_id if "depth_estimator" in refs else None,

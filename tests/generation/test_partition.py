@@ -15,6 +15,7 @@ from PIL import Image
 from diffusion_assets.catalog.load import CatalogError
 from diffusion_assets.files import BusyError, sha256_file
 from diffusion_assets.generation.partition import complete_batches, verify_batch
+from diffusion_assets.generation.pngmeta import read_row
 from diffusion_assets.generation.run import generate_batch, plan_batches
 from diffusion_assets.manifests import generation as gm
 from diffusion_assets.manifests.io import glob, read_table, schema_problems
@@ -51,6 +52,9 @@ def test_partition_writes_one_row_and_png_per_image(project, catalog, shared_pro
     assert table.num_rows == 8
     for row in result.rows:
         assert sha256_file(project / "data" / row["path"]) == row["sha256"]
+        # issue 10 item 7: no absolute path in what is recorded and embedded, so clones agree
+        assert row["catalog_file"] == "prompts/demo.yaml"
+        assert read_row(project / "data" / row["path"])["catalog_file"] == "prompts/demo.yaml"
         assert json.loads(row["load_options"]) == {
             "attention_slicing": False,
             "vae_slicing": False,
