@@ -21,7 +21,7 @@ from diffusion_assets.catalog.prompt_tokens import pipeline_token_counts
 from diffusion_assets.files import exclusive, sha256_file
 from diffusion_assets.generation.leftovers import recover_leftovers
 from diffusion_assets.generation.pngmeta import pixel_sha256, write_png
-from diffusion_assets.generation.run import BatchResult, generate_batch, plan_batches
+from diffusion_assets.generation.run import BatchResult, generate_batch, plan_batches_following
 from diffusion_assets.generation.schedulers import sampler_name
 from diffusion_assets.generation.writer import BatchWriter
 from diffusion_assets.manifests import generation as gm
@@ -197,10 +197,10 @@ def generate_partition(
         existing = _valid_existing(kept, data_root)
         rows = {image_id: existing[image_id] for image_id in jobs if image_id in existing}
         ids = {id(job): image_id for image_id, job in jobs.items()}
-        # 3. the batch layout covers every job, so a resumed or repaired image is made in exactly the
-        #    batch it was first made in (same batch size and batch-mates: byte-identical pixels)
-        batches = plan_batches(list(jobs.values()), provider.batch_size)
-        todo = [b for b in batches if any(ids[id(j)] not in rows for j in b)]
+        # 3. a resumed or repaired image is made in exactly the batch it was first made in (the recorded
+        #    batch-mates, order and id, whatever batch_size this run has): byte-identical pixels
+        batches = plan_batches_following(jobs, kept, provider.batch_size)
+        todo = [(bid, b) for bid, b in batches if any(ids[id(j)] not in rows for j in b)]
         settled = 0
 
         def index(written: list[dict]) -> None:
@@ -216,9 +216,8 @@ def generate_partition(
         generated = 0
         # 4. PNGs are encoded and written on a small thread pool while the next batch generates
         with BatchWriter(lambda item: _write_image(data_root, *item), index) as writer:
-            for batch in todo:
+            for batch_id, batch in todo:
                 result = generate_batch(provider.load(batch[0].params.preset), batch)
-                batch_id = ids[id(batch[0])]
                 items = []
                 for index_in_batch, (job, image) in enumerate(zip(batch, result.images, strict=True)):
                     image_id = ids[id(job)]

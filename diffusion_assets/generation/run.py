@@ -37,6 +37,37 @@ def plan_batches(jobs: list[ImageJob], batch_size: int) -> list[list[ImageJob]]:
     return [group[i : i + batch_size] for group in groups.values() for i in range(0, len(group), batch_size)]
 
 
+def plan_batches_following(
+    jobs: dict[str, ImageJob], recorded: list[dict], batch_size: int
+) -> list[tuple[str, list[ImageJob]]]:
+    """``(batch_id, jobs)`` batches that follow the recorded layout, then lay out the rest.
+
+    A batch of size 4 is not bit-identical to other batch sizes (NOTES: ~1e-5 float drift), so a
+    resume or repair run at another ``batch_size`` (say, after an out-of-memory run) must make an image
+    in the batch it was first made in: every recorded batch (rows with ``batch_id``/``batch_index``)
+    whose members the catalog still wants and can still be batched together keeps its members, order
+    and id. Jobs in no recorded batch are laid out anew with ``plan_batches`` at ``batch_size``; their
+    batch id is the first member's image id. Batches come in catalog order of their first member.
+    """
+    order = {image_id: n for n, image_id in enumerate(jobs)}
+    layout: dict[str, list[dict]] = {}
+    for row in recorded:
+        if row["image_id"] in jobs and row.get("batch_id"):
+            layout.setdefault(row["batch_id"], []).append(row)
+    batches: list[tuple[str, list[ImageJob]]] = []
+    placed: set[str] = set()
+    for batch_id, members in layout.items():
+        members.sort(key=lambda r: r["batch_index"])
+        batch = [jobs[r["image_id"]] for r in members]
+        if len({job.params.batch_signature() for job in batch}) == 1:
+            batches.append((batch_id, batch))
+            placed.update(r["image_id"] for r in members)
+    ids = {id(job): image_id for image_id, job in jobs.items()}
+    rest = [job for image_id, job in jobs.items() if image_id not in placed]
+    batches += [(ids[id(b[0])], b) for b in plan_batches(rest, batch_size)]
+    return sorted(batches, key=lambda pair: min(order[ids[id(j)]] for j in pair[1]))
+
+
 def _apply_lora(model: LoadedModel, job: ImageJob) -> None:
     pipe, params = model.pipe, job.params
     if params.lora_path is None:

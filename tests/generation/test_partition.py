@@ -90,6 +90,26 @@ def test_regenerated_images_are_byte_identical(project, catalog, shared_provider
     assert _files(project) == before
 
 
+@pytest.mark.parametrize("repair_batch_size", [3, 1])
+def test_a_repair_at_another_batch_size_follows_the_recorded_batch_layout(
+    project, catalog, repair_batch_size
+):
+    """Issue 10 item 7: after an out-of-memory run a user retries with a smaller batch_size; the
+    repaired image is made with its recorded batch-mates, so its PNG is byte-equal to the first one
+    and no batch_id mixes two layouts."""
+    first = run_partition(project, catalog, provider(project, batch_size=4))
+    victims = [first.rows[1], first.rows[6]]  # one from each batch-signature group
+    originals = {r["path"]: (project / "data" / r["path"]).read_bytes() for r in victims}
+    for row in victims:
+        (project / "data" / row["path"]).unlink()
+    again = run_partition(project, catalog, provider(project, batch_size=repair_batch_size), run_id="run-2")
+    assert (again.generated, again.skipped) == (len(victims), 8 - len(victims))
+    for path, data in originals.items():
+        assert (project / "data" / path).read_bytes() == data
+    layout = {(r["image_id"], r["batch_id"], r["batch_index"], r["batch_size"]) for r in again.rows}
+    assert layout == {(r["image_id"], r["batch_id"], r["batch_index"], r["batch_size"]) for r in first.rows}
+
+
 def test_interrupted_run_resumes_without_losing_or_duplicating(project, catalog, shared_provider):
     def crash_after_first_batch(done, total):
         raise KeyboardInterrupt("simulated crash")
