@@ -4,7 +4,7 @@ diffusion-assets validate [FILE ...]           check catalogs and dataset specs 
 diffusion-assets presets                       list model presets
 diffusion-assets import-kohya FILE --model P   convert kohya prompt lines into a catalog
 diffusion-assets sync-partitions               register prompts/ catalogs as partitions
-diffusion-assets materialize CATALOG [--date]  generate one partition into the Dagster instance
+diffusion-assets materialize CATALOG [--date] [--end-date]  generate partitions into the Dagster instance
 diffusion-assets demo                          the README's main job (the whole chain)
 diffusion-assets lineage PNG|ID|SHA [--json]   trace an image (or --adapter/--dataset back to images)
 """
@@ -118,7 +118,7 @@ def _sync(_: argparse.Namespace) -> int:
 def _materialize(args: argparse.Namespace) -> int:
     from diffusion_assets.dagster_cli import materialize_catalog  # noqa: PLC0415
 
-    return 0 if materialize_catalog(args.catalog, args.date) else 1
+    return 0 if materialize_catalog(args.catalog, args.date, end_date=args.end_date) else 1
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -150,9 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_import_kohya)
     sub.add_parser("sync-partitions", help="add a partition per catalog in prompts/").set_defaults(func=_sync)
     today = datetime.now(UTC).strftime("%Y-%m-%d")
-    p = sub.add_parser("materialize", help="generate one catalog × date partition")
+    p = sub.add_parser("materialize", help="generate one catalog × date partition (or a date range)")
     p.add_argument("catalog")
     p.add_argument("--date", default=today)
+    p.add_argument(
+        "--end-date", help="generate every date from --date to this one (inclusive), 10 dates per run"
+    )
     p.set_defaults(func=_materialize)
     p = sub.add_parser(
         "demo",

@@ -5,13 +5,16 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG as RANGE_END_TAG
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_START_TAG as RANGE_START_TAG
 
 from diffusion_assets import runs
 from diffusion_assets.catalog.load import load_catalog
-from diffusion_assets.defs.partitions import generation_key
+from diffusion_assets.defs.partitions import date_partitions, generation_key
 from diffusion_assets.defs.source_files import (
     CATALOGS,
     DATASET_SPECS,
@@ -68,18 +71,21 @@ def _say(line: str) -> None:
 def execute_owned(
     instance: dg.DagsterInstance,
     job_name: str,
-    partition_key: str,
+    partition_key: str | None,
     *,
     run_id: str | None = None,
+    tags: dict[str, str] | None = None,
     refuse: Callable[[runs.Holder], str | None] = lambda holder: None,
     raise_on_error: bool = True,
 ) -> dg.ExecuteInProcessResult:
     """Run a job in this process as a run of ``instance`` that records this process as its owner.
 
-    Before the run starts, the pool slots of dead runs are freed (each said on stderr) and, while its
-    pools are full, it waits, saying which run it waits for; ``refuse(holder)`` may stop it instead
-    (``runs.wait_for_slot``). No daemon watches such a run: its owner tags are what lets the next run
-    (or the ``gpu_pool_sensor``) free its slot if this process is killed.
+    ``partition_key`` None with Dagster's range tags in ``tags`` runs a range of partitions as one
+    run, as a backfill does. Before the run starts, the pool slots of dead runs are freed (each said
+    on stderr) and, while its pools are full, it waits, saying which run it waits for;
+    ``refuse(holder)`` may stop it instead (``runs.wait_for_slot``). No daemon watches such a run:
+    its owner tags are what lets the next run (or the ``gpu_pool_sensor``) free its slot if this
+    process is killed.
     """
     from diffusion_assets.definitions import defs  # noqa: PLC0415
 
@@ -90,7 +96,7 @@ def execute_owned(
         instance=instance,
         partition_key=partition_key,
         run_id=run_id,
-        tags=runs.Owner.current().tags(),
+        tags={**(tags or {}), **runs.Owner.current().tags()},
         raise_on_error=raise_on_error,
     )
 
@@ -111,34 +117,74 @@ def _refuse_invalid(catalog: str) -> None:
         ) from exc
 
 
-def materialize_catalog(catalog: str, date: str, instance: dg.DagsterInstance | None = None) -> bool:
-    """Run the ``generate_catalog`` job for one partition, recorded in the instance (visible in the UI).
+def date_range(start: str, end: str | None = None) -> list[str]:
+    """The dates from ``start`` to ``end`` (inclusive, ``YYYY-MM-DD``) that are partitions of the
+    date dimension; SystemExit naming the bad value and the valid span before anything runs."""
+    end = end or start
+    known = date_partitions.get_partition_keys()
+    for flag, value in (("--date", start), ("--end-date", end)):
+        if value not in known:
+            raise SystemExit(
+                f"{flag} {value!r} is not a date partition: give a real date YYYY-MM-DD from "
+                f"{known[0]} to {known[-1]}; nothing was started"
+            )
+    if end < start:
+        raise SystemExit(f"--end-date {end} is before --date {start}; nothing was started")
+    return date_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(start, end))
+
+
+def materialize_catalog(
+    catalog: str, date: str, instance: dg.DagsterInstance | None = None, end_date: str | None = None
+) -> bool:
+    """Run the ``generate_catalog`` job for one partition, or for the dates ``date`` to ``end_date``
+    of one catalog, recorded in the instance (visible in the UI). A date range runs as Dagster's
+    backfill policy lays it out: runs of up to ``PARTITIONS_PER_RUN`` dates each, one model load per run.
 
     A second run of a partition that is being generated fails at once naming it, before anything
-    starts: this process holds the partition's lock (the one the generation step takes) from before
-    its run starts, and a run of the partition that holds or waits for a ``gpu`` slot refuses it too.
+    starts: this process holds the partitions' locks (the ones the generation step takes) from before
+    its run starts, and a run of one of them that holds or waits for a ``gpu`` slot refuses it too.
     """
-    from diffusion_assets.manifests import generation as gm  # noqa: PLC0415
-    from diffusion_assets.manifests.io import partition_path  # noqa: PLC0415
+    from diffusion_assets.defs.generation import PARTITIONS_PER_RUN  # noqa: PLC0415
 
+    dates = date_range(date, end_date)
     instance = instance or dg.DagsterInstance.get()
     sync_partitions(instance)  # every file is a partition, valid or not; only a valid one may run
     _refuse_invalid(catalog)
-    key, run_id = str(generation_key(catalog, date)), str(uuid.uuid4())
-    # the lock generate_partition takes: beside the partition's manifest
-    lock = partition_path(data_root(), gm.KIND, {"catalog": catalog, "date": date}).parent / ".lock"
+    ok = True
+    for first in range(0, len(dates), PARTITIONS_PER_RUN):
+        ok = _materialize_dates(instance, catalog, dates[first : first + PARTITIONS_PER_RUN]) and ok
+    return ok
+
+
+def _materialize_dates(instance: dg.DagsterInstance, catalog: str, dates: list[str]) -> bool:
+    from diffusion_assets.manifests import generation as gm  # noqa: PLC0415
+    from diffusion_assets.manifests.io import partition_path  # noqa: PLC0415
+
+    keys, run_id = [str(generation_key(catalog, date)) for date in dates], str(uuid.uuid4())
 
     def same_partition(holder: runs.Holder) -> str | None:
-        if holder.partition != key or holder.run is None or holder.run.is_finished:
+        if holder.partition not in keys or holder.run is None or holder.run.is_finished:
             return None
         return (
-            f"partition {key} is already being generated by {holder}; nothing was started: wait for "
-            "that run to finish (or cancel it in the UI), then run again"
+            f"partition {holder.partition} is already being generated by {holder}; nothing was started: "
+            "wait for that run to finish (or cancel it in the UI), then run again"
         )
 
+    if len(keys) == 1:
+        partition_key, tags = keys[0], {}
+    else:  # one run for the range, as a backfill launches it
+        partition_key, tags = None, {RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]}
     try:
-        with exclusive(lock, f"partition {key}", f"run {run_id}"):
-            result = execute_owned(instance, "generate_catalog", key, run_id=run_id, refuse=same_partition)
+        with ExitStack() as locks:
+            for key, date in zip(keys, dates, strict=True):
+                # the lock generate_partition takes: beside the partition's manifest
+                lock = (
+                    partition_path(data_root(), gm.KIND, {"catalog": catalog, "date": date}).parent / ".lock"
+                )
+                locks.enter_context(exclusive(lock, f"partition {key}", f"run {run_id}"))
+            result = execute_owned(
+                instance, "generate_catalog", partition_key, run_id=run_id, tags=tags, refuse=same_partition
+            )
     except BusyError as exc:
         raise SystemExit(str(exc)) from exc
     for event in result.get_asset_materialization_events():
@@ -146,10 +192,11 @@ def materialize_catalog(catalog: str, date: str, instance: dg.DagsterInstance | 
         print(
             f"{event.asset_key.to_user_string()} [{event.partition}]: {meta['rows'].value} images "
             f"({meta['generated'].value} new, {meta['skipped_existing'].value} already there); "
-            f"manifest {meta['manifest'].value}"
+            f"manifest {meta['manifest'].value}; models loaded in this run: {meta['models_loaded'].value}"
         )
     for check in result.get_asset_check_evaluations():
-        print(f"  check {check.check_name}: {'passed' if check.passed else 'FAILED'}")
+        where = f" [{check.partition}]" if len(keys) > 1 else ""
+        print(f"  check {check.check_name}{where}: {'passed' if check.passed else 'FAILED'}")
     return result.success
 
 

@@ -11,7 +11,7 @@ from dagster._serdes import serialize_value
 from PIL import Image
 
 from diffusion_assets.defs.generation import generated_images
-from diffusion_assets.defs.partitions import CATALOG_PARTITIONS_NAME, generation_key
+from diffusion_assets.defs.partitions import CATALOG_PARTITIONS_NAME, generation_key, generation_partitions
 from diffusion_assets.defs.resources import GpuResource, ProjectResource
 from tests.conftest import write_catalog
 
@@ -133,3 +133,53 @@ def test_shipped_instance_config_limits_the_gpu_pool_and_frees_slots():
 def test_gpu_resource_builds_a_provider_for_the_requested_device(project, device):
     provider = GpuResource(device=device, batch_size=3).provider(ProjectResource())
     assert (provider.device, provider.batch_size) == (device, 3)
+
+
+DATES = ["2026-11-26", "2026-11-27", "2026-11-28"]
+
+
+def test_a_date_range_runs_as_one_run_that_loads_the_model_once(project):
+    """Dagster's backfill policy: a backfill of 3 dates of one catalog becomes one run (range tags,
+    as the backfill daemon launches it); each partition gets its own materialization, metadata and
+    check results, and the model loads once for the whole run."""
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    from diffusion_assets.defs.generation import PARTITIONS_PER_RUN
+
+    write_catalog(project, "demo", CATALOG)
+    keys = [str(generation_key("demo", date)) for date in DATES]
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(CATALOG_PARTITIONS_NAME, ["demo"])
+        policy = generated_images.backfill_policy
+        assert policy is not None and policy.max_partitions_per_run == PARTITIONS_PER_RUN >= len(DATES)
+        job = dg.Definitions(
+            assets=[generated_images],
+            jobs=[dg.define_asset_job("range", [generated_images])],
+            resources=resources(project),
+        ).resolve_job_def("range")
+        result = job.execute_in_process(
+            instance=instance,
+            tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
+        )
+        assert result.success
+        events = {e.partition: e.materialization.metadata for e in result.get_asset_materialization_events()}
+        assert sorted(events) == keys
+        for key, meta in events.items():
+            date = generation_partitions.get_partition_key_from_str(key).keys_by_dimension["date"]
+            assert meta["rows"].value == 3 and meta["generated"].value == 3
+            assert Path(meta["manifest"].value).parent.name == f"date={date}"  # its own partition's manifest
+        # one model load for the whole run: the last partition's metadata says 1 load in total
+        assert {meta["models_loaded"].value for meta in events.values()} == {1}
+        # every partition has its own result for each of the three checks
+        evaluations = sorted(
+            (c.partition, c.check_name, c.passed) for c in result.get_asset_check_evaluations()
+        )
+        assert evaluations == sorted(
+            (key, name, True)
+            for key in keys
+            for name in ("manifest_schema", "files_match_manifest", "reproducible")
+        )
+        # the instance shows each partition's own check status, as the UI reads it
+        check_key = dg.AssetCheckKey(dg.AssetKey("generated_images"), "reproducible")
+        records = instance.event_log_storage.get_asset_check_execution_history(check_key, limit=10)
+        assert len(records) == len(keys)

@@ -93,6 +93,70 @@ def test_materialize_command_records_runs_in_the_instance(project, tmp_path):
     assert rows == [(1, 1)]
 
 
+def test_materialize_a_date_range_is_one_run_with_one_model_load(project, tmp_path):
+    """``--end-date``: the dates run as Dagster's backfill policy lays them out (up to 10 per run),
+    so 3 dates are one run, one model load, 3 partitions each with its own manifest and checks."""
+    write_catalog(
+        project,
+        "span",
+        "defaults: {model: sd15, steps: 2, width: 32, height: 32}\nentries: [{id: a, prompt: x}]",
+    )
+    env = _env(project, tmp_path / "home")
+    command = [str(BIN / "diffusion-assets"), "materialize", "span", "--date", "2026-11-26"]
+    out = _run([*command, "--end-date", "2026-11-28"], env).stdout
+    for date in ("2026-11-26", "2026-11-27", "2026-11-28"):
+        assert f"generated_images [span|{date}]: 1 images (1 new, 0 already there)" in out, out
+        assert f"check reproducible [span|{date}]: passed" in out
+    assert out.count("models loaded in this run: 1") == 3
+    rows = duckdb.sql(
+        f"select count(*), count(distinct date), count(distinct dagster_run_id) from "
+        f"read_parquet('{project}/data/manifests/generation/**/*.parquet', hive_partitioning=true)"
+    ).fetchall()
+    assert rows == [(3, 3, 1)]
+    # a date that is not a partition is refused before anything runs, naming the flag and the span
+    bad = _run([*command, "--end-date", "2026-11-31"], env, check=False)
+    assert bad.returncode != 0 and "--end-date '2026-11-31' is not a date partition" in bad.stderr
+    assert "nothing was started" in bad.stderr
+
+
+def test_a_range_that_fails_midway_resumes_on_retry_without_duplicates(project, tmp_path):
+    """A range run that fails at its second date (here the date's image folder cannot be created:
+    a file is in the way) leaves the first date complete on disk; the retry keeps those images,
+    generates only what is missing, and records every date once."""
+    write_catalog(
+        project,
+        "span",
+        "defaults: {model: sd15, steps: 2, width: 32, height: 32}\nentries: [{id: a, prompt: x}, {id: b, prompt: y}]",
+    )
+    env = _env(project, tmp_path / "home")
+    command = [
+        str(BIN / "diffusion-assets"),
+        "materialize",
+        "span",
+        "--date",
+        "2026-11-26",
+        "--end-date",
+        "2026-11-27",
+    ]
+    blocker = project / "data" / "images" / "span" / "2026-11-27"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a folder")
+    failed = _run(command, env, check=False)
+    assert failed.returncode != 0, failed.stdout
+    first = sorted((project / "data" / "images" / "span" / "2026-11-26").glob("*.png"))
+    assert len(first) == 2
+    blocker.unlink()
+    out = _run(command, env).stdout
+    assert "generated_images [span|2026-11-26]: 2 images (0 new, 2 already there)" in out, out
+    assert "generated_images [span|2026-11-27]: 2 images (2 new, 0 already there)" in out, out
+    rows = duckdb.sql(
+        f"select date, count(*), count(distinct image_id) from "
+        f"read_parquet('{project}/data/manifests/generation/**/*.parquet', hive_partitioning=true) "
+        "group by date order by date"
+    ).fetchall()
+    assert [(str(d), n, k) for d, n, k in rows] == [("2026-11-26", 2, 2), ("2026-11-27", 2, 2)]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

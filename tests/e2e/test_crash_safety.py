@@ -163,6 +163,13 @@ def gone(process: psutil.Process) -> bool:
 LAUNCH = [str(BIN / "dagster"), "job", "launch", "-w", "workspace.yaml", "-j", "generate_catalog", "--tags"]
 
 
+def launch(tags: dict, env: dict) -> None:
+    """``dagster job launch`` of the partition in ``tags``: the run is queued for the daemon."""
+    subprocess.run(
+        [*LAUNCH, json.dumps(tags)], env=env, cwd=ROOT, check=True, capture_output=True, timeout=RUN_TIMEOUT_S
+    )
+
+
 @pytest.mark.slow
 def test_a_killed_run_worker_under_the_daemon_leaves_no_process_and_its_slot_is_freed(project, tmp_path):
     write_catalog(project, "crash", catalog_text(8))
@@ -179,7 +186,7 @@ def test_a_killed_run_worker_under_the_daemon_leaves_no_process_and_its_slot_is_
     with dg.DagsterInstance.from_config(str(home)) as instance:
         # a first sensor tick is calm (it registers, requests nothing): the run goes through the queue
         instance.add_dynamic_partitions(CATALOG_PARTITIONS_NAME, ["crash"])
-        subprocess.run([*LAUNCH, json.dumps(tags)], env=env, cwd=ROOT, check=True, capture_output=True, timeout=RUN_TIMEOUT_S)
+        launch(tags, env)
         # its own session, so that the daemon, its code server and their runs are stopped together
         daemon = start(
             [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
@@ -208,14 +215,7 @@ def test_a_killed_run_worker_under_the_daemon_leaves_no_process_and_its_slot_is_
             assert pngs(images) < 64  # nothing generated the rest outside the pool
 
             # the pool is not wedged: the partition launched again through the run queue resumes
-            subprocess.run(
-                [*LAUNCH, json.dumps(tags)],
-                env=env,
-                cwd=ROOT,
-                check=True,
-                capture_output=True,
-                timeout=RUN_TIMEOUT_S,
-            )
+            launch(tags, env)
             wait_for(
                 lambda: len(instance.get_runs()) == 2 and instance.get_runs()[0].is_finished,
                 RUN_TIMEOUT_S,
