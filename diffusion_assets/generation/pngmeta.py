@@ -52,12 +52,16 @@ def a1111_parameters(row: dict) -> str:
     return "\n".join(lines)
 
 
+def embedded_json(row: dict) -> str:
+    """The ``diffusion_assets`` chunk's text: the row without ``RUN_FIELDS``, keys sorted."""
+    return json.dumps({k: v for k, v in row.items() if k not in RUN_FIELDS}, sort_keys=True, default=str)
+
+
 def png_bytes(image: Image.Image, row: dict) -> bytes:
     """Encode ``image`` as PNG with both metadata chunks (deterministic for the same inputs)."""
     info = PngInfo()
     info.add_text("parameters", a1111_parameters(row))
-    embedded = {k: v for k, v in row.items() if k not in RUN_FIELDS}
-    info.add_itxt(ROW_CHUNK, json.dumps(embedded, sort_keys=True, default=str))
+    info.add_itxt(ROW_CHUNK, embedded_json(row))
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()

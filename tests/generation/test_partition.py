@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,11 +15,13 @@ from PIL import Image
 
 from diffusion_assets.catalog.load import CatalogError
 from diffusion_assets.files import BusyError, sha256_file
-from diffusion_assets.generation.partition import complete_batches, verify_batch
+from diffusion_assets.generation.partition import RunInfo, complete_batches, verify_batch
 from diffusion_assets.generation.pngmeta import read_row
 from diffusion_assets.generation.run import generate_batch, plan_batches
 from diffusion_assets.manifests import generation as gm
 from diffusion_assets.manifests.io import glob, read_table, schema_problems
+from diffusion_assets.models.loading import LoadOptions
+from diffusion_assets.models.provider import ModelProvider
 from tests.conftest import write_catalog
 from tests.generation.helpers import provider, run_partition
 
@@ -171,8 +174,31 @@ def test_only_whole_batches_are_reverified_after_an_edit(project, catalog, share
     whole = complete_batches(result.rows)
     assert red and red.isdisjoint(whole)
     assert len(whole) == 2  # green's batch and the square's
+    run = RunInfo("run-3", "demo|2026-11-28", "test")
     for batch_id in whole:
-        assert all(same for _, same in verify_batch(shared_provider, result, batch_id))
+        verified = verify_batch(shared_provider, result, batch_id, run, project / "data")
+        assert all(v.same_pixels and v.same_bytes for v in verified), verified
+
+
+def test_the_reproducible_check_compares_file_bytes_and_names_what_differs(project, catalog):
+    """Pixels alone are not "byte-identical": regenerated with other
+    load options (VAE slicing, recorded in ``load_options``), the check names that field."""
+    result = run_partition(project, catalog, provider(project))
+    (batch_id, *_) = complete_batches(result.rows)
+    sliced = ModelProvider(
+        LoadOptions(device="cpu", vae_slicing=True),
+        models_dir=Path(os.environ["DIFFUSION_ASSETS_MODELS"]),
+        project_root=project,
+        batch_size=4,
+    )
+    run = RunInfo("run-2", "demo|2026-11-28", "test")
+    verified = verify_batch(sliced, result, batch_id, run, project / "data")
+    assert not any(v.same_bytes for v in verified)
+    assert all("load_options" in v.fields for v in verified), verified
+    # VAE slicing may move a pixel (then ``pixel_sha256`` is named too); where it does not, the
+    # load options are the only difference
+    same = [v for v in verified if v.same_pixels]
+    assert same and {v.fields for v in same} == {("load_options",)}
 
 
 def test_a_partition_another_process_is_writing_is_refused_untouched(project, catalog, shared_provider):
