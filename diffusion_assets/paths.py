@@ -52,6 +52,26 @@ def models_dir() -> Path:
     return Path(os.environ.get("DIFFUSION_ASSETS_MODELS") or project_root() / "models")
 
 
+def local_model_candidates(model_id: str, project_root: Path, models_dir: Path) -> list[Path]:
+    """Where a local model id's folder may be, in the order looked: an absolute path as given;
+    ``models/<name>`` (the project's own models, e.g. ``models/shapes-tiny``) first under
+    ``models_dir`` (so ``DIFFUSION_ASSETS_MODELS`` moves them with the hub mirror), then under the
+    project root; any other relative path under the project root."""
+    path = Path(model_id).expanduser()
+    if path.is_absolute():
+        return [path]
+    candidates = [Path(project_root) / path]
+    if path.parts[:1] == ("models",):
+        candidates.insert(0, Path(models_dir).joinpath(*path.parts[1:]))
+    return list(dict.fromkeys(candidates))
+
+
+def local_model_path(model_id: str, project_root: Path, models_dir: Path) -> Path:
+    """The first of ``local_model_candidates`` that exists, else the first (for the error)."""
+    candidates = local_model_candidates(model_id, project_root, models_dir)
+    return next((c for c in candidates if c.exists()), candidates[0])
+
+
 def catalog_files(directory: Path | None = None) -> list[Path]:
     """YAML files in a folder (default ``prompts/``), sorted; the stem is the catalog or spec name.
 

@@ -28,6 +28,7 @@ from diffusion_assets.captioning.spec import (
 from diffusion_assets.models.hashing import folder_hash
 from diffusion_assets.models.loading import ModelNotAvailableError, locate, resolve_device, resolve_dtype
 from diffusion_assets.models.presets import is_local_spec
+from diffusion_assets.paths import local_model_path
 
 if TYPE_CHECKING:
     import torch
@@ -205,7 +206,7 @@ def load_captioner(spec: CaptionerSpec, models_dir: Path, project_root: Path) ->
     model_id = preset.model_id if preset else (spec.model or TINY_PRESET)
     local = preset.local if preset else is_local_spec(model_id)
     if local:
-        _require_local_folder(model_id, project_root)
+        _require_local_folder(local_model_path(model_id, project_root, models_dir))
     path = locate(
         model_id,
         models_dir=models_dir,
@@ -244,9 +245,7 @@ def load_captioner(spec: CaptionerSpec, models_dir: Path, project_root: Path) ->
     )
 
 
-def _require_local_folder(model_id: str, project_root: Path) -> None:
-    path = Path(model_id).expanduser()
-    path = path if path.is_absolute() else project_root / path
+def _require_local_folder(path: Path) -> None:
     if not (path / "config.json").is_file():
         raise ModelNotAvailableError(
             f"Captioner folder {path} does not exist or has no config.json.\n  Fix: train it with "

@@ -44,12 +44,7 @@ def model_folder(preset: Preset, role: str = "base") -> Found:
     if model_id is None:
         return Found(None, ())
     if preset.local and role == "base":
-        path = Path(model_id).expanduser()
-        if path.is_absolute():
-            candidates = [path]
-        else:
-            inside = Path(*path.parts[1:]) if path.parts[:1] == ("models",) else path
-            candidates = [paths.models_dir() / inside, paths.project_root() / path]
+        candidates = paths.local_model_candidates(model_id, paths.project_root(), paths.models_dir())
         for candidate in candidates:
             if candidate.is_dir():
                 return Found(candidate, ())

@@ -94,7 +94,7 @@ def shapes_tiny(config: ShapesTrainingConfig, project: ProjectResource) -> dg.Ma
 
     train = config.train_config()
     work = project.data_dir() / "shapes_world"
-    out = project.root_dir() / "models" / "shapes-tiny"
+    out = project.models_dir() / "shapes-tiny"
     assemble(out, work / "vae", work / "unet_stage", work / "tokenizer", train.unet)
     metrics = {
         stage: json.loads((work / folder / "metrics.json").read_text())

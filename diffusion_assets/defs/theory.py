@@ -31,7 +31,7 @@ def theory_report(config: TheoryReportConfig, project: ProjectResource) -> dg.Ma
     from diffusion_assets.theory.report import write_figures, write_report  # noqa: PLC0415
 
     out = project.data_dir() / "reports" / "theory"
-    models = project.root_dir() / "models"
+    models = project.models_dir()
     figures = write_figures(out)
     unknown = sorted(set(config.recipes) - set(RECIPES))
     if unknown:

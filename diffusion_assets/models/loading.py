@@ -17,6 +17,7 @@ import torch
 
 from diffusion_assets.models.hashing import folder_hash
 from diffusion_assets.models.presets import Preset
+from diffusion_assets.paths import local_model_candidates, local_model_path
 from diffusion_assets.torch_build import find_nvidia_driver, refuse_cpu_fallback
 
 
@@ -61,12 +62,13 @@ def locate(
         ModelNotAvailableError: with the places looked and the fetch command.
     """
     if local:
-        path = Path(model_id).expanduser()
-        path = path if path.is_absolute() else project_root / path
+        path = local_model_path(model_id, project_root, models_dir)
         if path.exists():
             return path
+        looked = ", ".join(map(str, local_model_candidates(model_id, project_root, models_dir)))
         raise ModelNotAvailableError(
-            f"Model folder {path} does not exist. Fix the path, or rebuild the folder: the project's own "
+            f"Model folder for '{model_id}' does not exist (looked in {looked}). Fix the path, or "
+            "rebuild the folder: the project's own "
             "models (shapes-tiny, shapes-captioner) are retrained as the README's 'Shapes world' section says."
         )
     mirror = models_dir / model_id

@@ -84,10 +84,16 @@ def load_pixels(path: Path, resolution: int) -> torch.Tensor:
 
 
 def tag_frequency(captions: list[str]) -> dict[str, int]:
-    """kohya's ``ss_tag_frequency`` counts: captions split on commas, stripped, counted once per caption."""
+    """kohya's ``ss_tag_frequency`` counts for one dataset folder: ``{tag: count}``.
+
+    The rule of sd-scripts' ``BaseDataset.set_tag_frequency`` (``library/train_util.py``): every
+    caption split on ``,``, each tag stripped and lower-cased, empty tags skipped, and *every*
+    occurrence counted (a tag twice in one caption counts 2). Sorted by count, then tag.
+    """
     counts: dict[str, int] = {}
     for caption in captions:
-        for tag in dict.fromkeys(t.strip() for t in caption.split(",")):
+        for tag in caption.split(","):
+            tag = tag.strip().lower()
             if tag:
                 counts[tag] = counts.get(tag, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -34,6 +34,32 @@ def test_missing_local_preset_folder_says_how_to_rebuild(tmp_path):
         locate("models/nothing", models_dir=tmp_path, project_root=tmp_path, local=True)
 
 
+def test_the_projects_own_models_follow_the_models_folder(tmp_path):
+    """Issue 10 item 10: ``models/shapes-tiny`` is looked up in the models folder
+    (``DIFFUSION_ASSETS_MODELS``) before the project root, at load and at validation alike."""
+    from diffusion_assets.catalog.model_files import model_folder
+
+    elsewhere, project = tmp_path / "mirror", tmp_path / "project"
+    (elsewhere / "shapes-tiny").mkdir(parents=True)
+    (project / "models" / "shapes-tiny").mkdir(parents=True)
+    found = locate("models/shapes-tiny", models_dir=elsewhere, project_root=project, local=True)
+    assert found == elsewhere / "shapes-tiny"
+    # not in the models folder: the project root's copy, and both places named when neither has it
+    (elsewhere / "shapes-tiny").rmdir()
+    assert locate("models/shapes-tiny", models_dir=elsewhere, project_root=project, local=True) == (
+        project / "models" / "shapes-tiny"
+    )
+    (project / "models" / "shapes-tiny").rmdir()
+    with pytest.raises(ModelNotAvailableError) as info:
+        locate("models/shapes-tiny", models_dir=elsewhere, project_root=project, local=True)
+    assert str(elsewhere / "shapes-tiny") in str(info.value) and str(project / "models") in str(info.value)
+    (elsewhere / "shapes-tiny").mkdir()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DIFFUSION_ASSETS_MODELS", str(elsewhere))
+        env.setenv("DIFFUSION_ASSETS_ROOT", str(project))
+        assert model_folder(PRESETS["shapes-tiny"]).folder == elsewhere / "shapes-tiny"
+
+
 def test_explicit_cuda_on_a_cpu_machine_is_an_error_not_a_fallback():
     import torch
 

@@ -90,11 +90,18 @@ def test_header_round_trips_config_and_lineage(trained):
     ("captions", "expected"),
     [
         (["a, b", "b, c"], {"b": 2, "a": 1, "c": 1}),
-        (["a,  a , b"], {"a": 1, "b": 1}),
+        (["a,  a , b"], {"a": 2, "b": 1}),
         (["", " , x"], {"x": 1}),
+        (
+            ["Red Circle, sks, outline", "red circle, SKS", "a square, a square, sks"],
+            {"red circle": 2, "sks": 3, "outline": 1, "a square": 2},
+        ),
+        (["Ünïcode, ÜNÏCODE,\tTab ,"], {"ünïcode": 2, "tab": 1}),
     ],
 )
-def test_tag_frequency_counts_each_tag_once_per_caption(captions, expected):
+def test_tag_frequency_counts_as_kohya_does(captions, expected):
+    """sd-scripts ``library/train_util.py``, ``BaseDataset.set_tag_frequency``: split on commas,
+    strip, lower-case, skip empty tags, count every occurrence."""
     assert tag_frequency(captions) == expected
 
 
