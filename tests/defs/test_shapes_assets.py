@@ -19,7 +19,10 @@ from tests.conftest import write_catalog
 from tests.generation.helpers import provider, run_partition
 
 
-def test_quick_recipe_builds_a_loadable_shapes_tiny(project):
+def test_quick_recipe_builds_a_loadable_shapes_tiny(project, monkeypatch):
+    # the project's own models folder (DIFFUSION_ASSETS_MODELS unset): shapes-tiny is written to the
+    # models folder, where `models/shapes-tiny` is looked up first
+    monkeypatch.setenv("DIFFUSION_ASSETS_MODELS", str(project / "models"))
     config = ShapesTrainingConfig(recipe="quick", threads=1)
     with dg.instance_for_test() as instance:
         result = dg.materialize(
