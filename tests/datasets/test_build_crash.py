@@ -50,7 +50,7 @@ def test_a_version_folder_renamed_just_before_a_kill_is_adopted_by_the_next_buil
     assert [p.name.endswith(".tmp") for p in dataset_folder(data_root, "style").iterdir()] == [True]
     build_killed_at(f"after-rename:{folder_glob}", spec, data_root)  # the folder, no manifest
     (crashed,) = versions(data_root)
-    manifest = partition_path(data_root, dm.KIND, {"dataset": "style", "version": crashed})
+    manifest = partition_path(data_root, dm.KIND, {"dataset": "style", "dataset_version": crashed})
     assert not manifest.exists()
 
     # the spec changes before the next build: it makes another version, and adopts the crashed one
@@ -62,3 +62,11 @@ def test_a_version_folder_renamed_just_before_a_kill_is_adopted_by_the_next_buil
     assert {r["dagster_run_id"] for r in rows} == {"killed-build"} and len(rows) == 6
     assert not [p for p in dataset_folder(data_root, "style").iterdir() if p.name.endswith(".tmp")]
     assert main(["lineage", "--dataset", f"style@{crashed}", "--data", str(data_root), "--json"]) == 0
+
+
+def test_a_version_built_before_rows_had_their_partition_is_adopted_with_it():
+    """Member rows written before the ``catalog`` and ``date`` columns get them from ``source_path``."""
+    from diffusion_assets.datasets.build import _with_partition
+
+    old = {"image_id": "x", "source_path": "images/shapes_outline/2026-11-28/x.png"}
+    assert _with_partition(old) == {**old, "catalog": "shapes_outline", "date": "2026-11-28"}
