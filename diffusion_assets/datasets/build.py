@@ -160,6 +160,10 @@ def recover_builds(data_root: Path, name: str) -> list[str]:
         if read_table(manifest) is None and (folder / MEMBERS_FILE).is_file():
             write_table(manifest, [_with_partition(r) for r in read_rows(folder / MEMBERS_FILE)], dm.SCHEMA)
             adopted.append(folder.name)
+    # the layout before the hive key was named dataset_version (manifests/…/dataset=<name>/version=<v>):
+    # its versions were adopted above from their own members files, so the old partitions go
+    for stale in partition_path(data_root, dm.KIND, {"dataset": name}).parent.glob("version=*"):
+        shutil.rmtree(stale)
     return adopted
 
 
