@@ -28,6 +28,7 @@ from diffusion_assets.catalog.lora_file import lora_problems
 from diffusion_assets.catalog.model_files import model_folder, read_json
 from diffusion_assets.catalog.prompt_tokens import length_problems, text_encoders
 from diffusion_assets.catalog.schema import MAX_IMAGES_LIMIT
+from diffusion_assets.generation.infotext import NEGATIVE_MARKER
 from diffusion_assets.models.presets import Preset
 
 
@@ -159,7 +160,18 @@ def _check_entry(loaded: LoadedCatalog, entry, issue, warnings: list, label: str
         if n > 1:
             issue("variables", f"expanded id '{eid}' occurs {n} times: a variable lists a value twice")
     negative = params.negative_prompt or ""
-    return preset, [(eid, entry.prompt.format(**combo), negative.format(**combo)) for eid, combo in expanded]
+    texts = [(eid, entry.prompt.format(**combo), negative.format(**combo)) for eid, combo in expanded]
+    for text_field, at in (("prompt", 1), ("negative_prompt", 2)):
+        marked = [t[0] for t in texts if NEGATIVE_MARKER in t[at]]
+        if marked:
+            issue(
+                text_field,
+                f"contains '{NEGATIVE_MARKER}' ({', '.join(marked[:3])}{', …' if len(marked) > 3 else ''}): A1111's "
+                "infotext has no escape for it, and A1111 (a line that starts with it) and sd-parsers (anywhere) "
+                "would read the rest as the negative prompt",
+                "reword it (e.g. 'negative prompt -'), or put the text in negative_prompt",
+            )
+    return preset, texts
 
 
 _CAP_HINT = (

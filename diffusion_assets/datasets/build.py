@@ -33,6 +33,7 @@ from diffusion_assets.datasets.members import SPLITS, Member, Selection, select_
 from diffusion_assets.files import atomic_write_text, crash_point, exclusive, sha256_bytes, sweep_temp_files
 from diffusion_assets.manifests import datasets as dm
 from diffusion_assets.manifests.io import partition_path, read_rows, read_table, write_table
+from diffusion_assets.paths import project_relative
 
 FORMAT_VERSION = 1
 """Bump when the folder layout or the image processing changes: every version changes with it."""
@@ -154,12 +155,25 @@ def recover_builds(data_root: Path, name: str) -> list[str]:
     sweep_temp_files(root)
     adopted = []
     for folder in sorted(p for p in root.glob("*") if p.is_dir() and not p.name.startswith(".")):
-        manifest = partition_path(data_root, dm.KIND, {"dataset": name, "version": folder.name})
+        manifest = partition_path(data_root, dm.KIND, {"dataset": name, "dataset_version": folder.name})
         sweep_temp_files(manifest.parent)
         if read_table(manifest) is None and (folder / MEMBERS_FILE).is_file():
-            write_table(manifest, read_rows(folder / MEMBERS_FILE), dm.SCHEMA)
+            write_table(manifest, [_with_partition(r) for r in read_rows(folder / MEMBERS_FILE)], dm.SCHEMA)
             adopted.append(folder.name)
+    # the layout before the hive key was named dataset_version (manifests/…/dataset=<name>/version=<v>):
+    # its versions were adopted above from their own members files, so the old partitions go
+    for stale in partition_path(data_root, dm.KIND, {"dataset": name}).parent.glob("version=*"):
+        shutil.rmtree(stale)
     return adopted
+
+
+def _with_partition(row: dict) -> dict:
+    """A member row of a version built before rows carried ``catalog`` and ``date``: both are read
+    from its ``source_path`` (``images/<catalog>/<date>/<image_id>.png``)."""
+    if row.get("catalog") and row.get("date"):
+        return row
+    _, catalog, date, _ = Path(row["source_path"]).parts
+    return {**row, "catalog": catalog, "date": date}
 
 
 def membership_rows(loaded: LoadedSpec, members: list[Member], run_id: str | None) -> list[dict]:
@@ -167,12 +181,14 @@ def membership_rows(loaded: LoadedSpec, members: list[Member], run_id: str | Non
     return [
         {
             "image_id": m.image_id,
+            "catalog": m.catalog,
+            "date": m.date,
             "split": m.split,
             "caption": m.caption,
             "file_name": m.file_name,
             "source_path": m.source_path,
             "source_sha256": m.source_sha256,
-            "spec_file": str(loaded.path),
+            "spec_file": project_relative(loaded.path),
             "spec_sha256": loaded.sha256,
             "dagster_run_id": run_id,
             "created_at": now,
@@ -211,7 +227,7 @@ def _build(loaded: LoadedSpec, data_root: Path, run_id: str | None) -> BuildResu
         False if folder.is_dir() else _write_atomically(folder, loaded, selection, version, data_root, rows)
     )
     # 4. the membership manifest is written once per version (a no-op rebuild repairs it if missing)
-    manifest = partition_path(data_root, dm.KIND, {"dataset": loaded.name, "version": version})
+    manifest = partition_path(data_root, dm.KIND, {"dataset": loaded.name, "dataset_version": version})
     if created or read_table(manifest) is None:
         write_table(manifest, rows, dm.SCHEMA)
     # 5. LATEST follows the spec: reverting a spec points it back at the older version

@@ -320,7 +320,14 @@ def _finish(
     tables.write_metrics(metrics_path, rows)
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
     atomic_write_text(out / "summary.md", markdown)
-    atomic_write_text(out / "plan.json", json.dumps(plan.to_dict(), indent=2))
+    generation = {  # how every image was made; per image (scheduler, batch) in the manifest rows
+        "steps": settings.steps,
+        "guidance_scale": settings.guidance,
+        "batch_size": settings.batch_size,
+        "call_kwargs": settings.call_kwargs or {},
+        "schedulers": sorted({(r["scheduler_class"], r["scheduler_config"]) for r in rows}),
+    }
+    atomic_write_text(out / "plan.json", json.dumps({**plan.to_dict(), "generation": generation}, indent=2))
     return EvaluationResult(
         report_id=report_id,
         out_dir=out,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -21,6 +21,7 @@ from PIL import Image
 
 from diffusion_assets.evaluation.plan import EvaluationPlan, ModelComparisonPlan
 from diffusion_assets.files import atomic_path, sha256_file
+from diffusion_assets.generation.schedulers import scheduler_config_json
 from diffusion_assets.models.loading import pipeline_class
 from diffusion_assets.seeds import cpu_generator
 
@@ -52,6 +53,9 @@ class GeneratedImage:
     seed_index: int
     path: Path
     sha256: str
+    recipe: dict = field(default_factory=dict, compare=False)
+    """How it was made, for its manifest row (``manifests.evaluation`` "recipe" columns): steps,
+    guidance, scheduler class and canonical config, size, batch id/size/index, extra call kwargs."""
 
 
 def weight_variants(model: str, weights: Sequence[float]) -> list[Variant]:
@@ -108,8 +112,19 @@ def generate_variant(
     folder = Path(out_dir) / "images" / variant.slug
     cells = plan.cells()
     results: list[GeneratedImage] = []
+    made = {
+        "steps": steps,
+        "guidance_scale": guidance,
+        "scheduler_class": type(pipe.scheduler).__name__,
+        "scheduler_config": scheduler_config_json(pipe.scheduler),
+        "pipeline_class": type(pipe).__name__,
+        "dtype": str(pipe.dtype).removeprefix("torch."),
+        "call_kwargs": json.dumps(call_kwargs or {}, sort_keys=True),
+        "batch_size": batch_size,
+    }
     for start in range(0, len(cells), batch_size):
         batch = cells[start : start + batch_size]
+        batch_id = f"{variant.slug}/{start // batch_size:04d}"
         images = pipe(
             prompt=[plan.prompts[p].text for p, _ in batch],
             num_inference_steps=steps,
@@ -118,9 +133,16 @@ def generate_variant(
             output_type="pil",
             **(call_kwargs or {}),
         ).images
-        for (p, s), image in zip(batch, images, strict=True):
+        for index, ((p, s), image) in enumerate(zip(batch, images, strict=True)):
             path = save_png(image, folder / f"p{p:03d}-s{s:03d}.png")
-            results.append(GeneratedImage(variant, p, s, path, sha256_file(path)))
+            recipe = {
+                **made,
+                "width": image.width,
+                "height": image.height,
+                "batch_id": batch_id,
+                "batch_index": index,
+            }
+            results.append(GeneratedImage(variant, p, s, path, sha256_file(path), recipe))
     return results
 
 

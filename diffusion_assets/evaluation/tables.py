@@ -71,6 +71,7 @@ def build_rows(
                 "weight": image.variant.weight,
                 "image_path": str(path.relative_to(relative_to.resolve()) if relative_to else path),
                 "image_sha256": image.sha256,
+                **{name: image.recipe.get(name) for name in manifest.RECIPE_COLUMNS},
                 "clip_t": score["clip_t"],
                 "clip_i": score.get("clip_i"),
                 "adherence_all": shapes.get("all"),

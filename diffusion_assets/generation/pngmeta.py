@@ -18,38 +18,11 @@ from pathlib import Path
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from diffusion_assets import __version__
 from diffusion_assets.files import atomic_write_bytes, sha256_bytes
-from diffusion_assets.models.hashing import short_hash
+from diffusion_assets.generation.infotext import a1111_parameters
 
 ROW_CHUNK = "diffusion_assets"
 RUN_FIELDS = ("dagster_run_id", "created_at", "duration_s", "peak_memory_bytes")
-
-
-def a1111_parameters(row: dict) -> str:
-    """Render a manifest row as A1111 ``parameters`` text."""
-    pairs = [
-        ("Steps", row["steps"]),
-        ("Sampler", row["sampler"]),
-        ("CFG scale", row["guidance_scale"]),
-        ("Seed", row["seed"]),
-        ("Size", f"{row['width']}x{row['height']}"),
-        ("Model hash", short_hash(row["model_weights_hash"])),
-        ("Model", row["preset"]),
-    ]
-    if row.get("refiner_model_id"):
-        pairs += [("Refiner", row["refiner_model_id"]), ("Refiner switch at", row["refiner_switch"])]
-    if row.get("lora_path"):
-        pairs.append(
-            ("Lora hashes", f"{Path(row['lora_path']).stem}: {short_hash(row['lora_weights_hash'])}")
-        )
-    pairs.append(("Version", f"diffusion_assets {__version__}"))
-    settings = ", ".join(f"{k}: {v}" for k, v in pairs)
-    lines = [row["prompt"]]
-    if row.get("negative_prompt"):
-        lines.append(f"Negative prompt: {row['negative_prompt']}")
-    lines.append(settings)
-    return "\n".join(lines)
 
 
 def embedded_json(row: dict) -> str:

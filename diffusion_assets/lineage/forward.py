@@ -24,7 +24,7 @@ The document ``forward_lineage`` returns (``diffusion-assets lineage TARGET --js
      "run": {dagster_run_id, partition_key, asset_code_version, created_at, device, device_name},
      "captions": [{caption, captioner_mode, captioner_id, captioner_weights_hash, template,
                    dagster_run_id, created_at}],
-     "datasets": [{dataset, version, split, caption, file_name, source_sha256, spec_file}],
+     "datasets": [{dataset, dataset_version, split, caption, file_name, source_sha256, spec_file}],
      "adapters": [{adapter_id, dataset, dataset_version, path, sha256, base_model_id, base_weights_hash,
                    pipeline_class, trigger_word, rank, alpha, learning_rate, steps, batch_size,
                    resolution, seed, final_loss, dagster_run_id, created_at}],
@@ -219,7 +219,7 @@ def forward_lineage(store: Store, target: str) -> dict:
     # 4. downstream: captions, dataset versions, the adapters trained on them, their reports
     image_id = row["image_id"]
     members = q.memberships(store, image_id)
-    adapters = q.adapters_for(store, sorted({(m["dataset"], m["version"]) for m in members}))
+    adapters = q.adapters_for(store, sorted({(m["dataset"], m["dataset_version"]) for m in members}))
     return {
         "direction": "forward",
         "query": {

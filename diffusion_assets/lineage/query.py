@@ -17,7 +17,7 @@ from diffusion_assets.manifests import generation as gm
 from diffusion_assets.manifests.io import partition_path
 
 CAPTION_COLUMNS = ("caption", "captioner_mode", "captioner_id", "captioner_weights_hash", "template")
-MEMBER_COLUMNS = ("dataset", "version", "split", "caption", "file_name", "source_sha256", "spec_file")
+MEMBER_COLUMNS = ("dataset", "dataset_version", "split", "caption", "file_name", "source_sha256", "spec_file")
 ADAPTER_COLUMNS = (
     "adapter_id",
     "dataset",
@@ -102,7 +102,9 @@ def captions(store: Store, catalog: str | None, day: str | None, image_id: str) 
 def memberships(store: Store, image_id: str) -> list[dict]:
     """Every dataset version the image is a member of."""
     cols = ", ".join(MEMBER_COLUMNS)
-    return rows(store, f"SELECT {cols} FROM members WHERE image_id = ? ORDER BY dataset, version", [image_id])
+    return rows(
+        store, f"SELECT {cols} FROM members WHERE image_id = ? ORDER BY dataset, dataset_version", [image_id]
+    )
 
 
 def _versions_sql(versions: Sequence[tuple[str, str]], version_column: str) -> tuple[str, list]:
@@ -151,18 +153,18 @@ def evaluation_reports(store: Store, adapter_ids: Sequence[str]) -> list[dict]:
 def dataset_versions(store: Store, name: str, version: str | None = None) -> list[dict]:
     """The versions of a dataset (or the one named) with member and split counts."""
     sql = """
-        SELECT dataset, version, count(*) AS images, count(*) FILTER (split = 'train') AS train,
+        SELECT dataset, dataset_version, count(*) AS images, count(*) FILTER (split = 'train') AS train,
                count(*) FILTER (split = 'validation') AS validation, any_value(spec_file) AS spec_file,
                any_value(spec_sha256) AS spec_sha256, min(created_at) AS created_at,
                any_value(dagster_run_id) AS dagster_run_id
-        FROM members WHERE dataset = ? AND (? IS NULL OR version = ?)
-        GROUP BY dataset, version ORDER BY created_at"""
+        FROM members WHERE dataset = ? AND (? IS NULL OR dataset_version = ?)
+        GROUP BY dataset, dataset_version ORDER BY created_at"""
     return rows(store, sql, [name, version, version])
 
 
 def member_sources(store: Store, versions: Sequence[tuple[str, str]]) -> list[dict]:
     """One row per distinct member image of the versions, joined to its generation row (NULLs if none)."""
-    where, params = _versions_sql(versions, "version")
+    where, params = _versions_sql(versions, "dataset_version")
     sql = f"""
         WITH m AS (
             SELECT image_id, any_value(split) AS split, any_value(source_sha256) AS source_sha256

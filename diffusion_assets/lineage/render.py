@@ -179,7 +179,7 @@ def render_forward(doc: dict) -> str:
     lines += items("Captions", captions)
     datasets = [
         (
-            f"{m['dataset']}@{m['version']} ({m['split']})",
+            f"{m['dataset']}@{m['dataset_version']} ({m['split']})",
             [("caption", m["caption"]), ("file", m["file_name"])],
         )
         for m in doc["datasets"]
@@ -205,7 +205,7 @@ def render_reverse(doc: dict) -> str:
         )
     versions = [
         (
-            f"{v['dataset']}@{v['version']}: {v['images']} images "
+            f"{v['dataset']}@{v['dataset_version']}: {v['images']} images "
             f"(train {v['train']}, validation {v['validation']})",
             [
                 ("spec", f"{v['spec_file']} (sha256 {v['spec_sha256']})"),

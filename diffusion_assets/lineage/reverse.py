@@ -10,7 +10,7 @@ The document ``reverse_lineage`` returns (``diffusion-assets lineage --adapter I
      "adapter": {adapter_id, dataset, dataset_version, path, sha256, base_model_id, base_weights_hash,
                  pipeline_class, trigger_word, rank, alpha, learning_rate, steps, batch_size, resolution,
                  seed, final_loss, dagster_run_id, created_at} | null,      # null for a dataset query
-     "datasets": [{dataset, version, images, train, validation, spec_file, spec_sha256, created_at,
+     "datasets": [{dataset, dataset_version, images, train, validation, spec_file, spec_sha256, created_at,
                    dagster_run_id}],
      "sources": {images, with_generation_row, missing, retired, changed_since_build,
                  by_catalog: [{catalog, images}], by_date: [{date, images}],
@@ -98,9 +98,9 @@ def reverse_lineage(
             raise LineageError(
                 f"no dataset {dataset!r} in the dataset_members manifest under {store.data_root}"
             )
-        adapters = q.adapters_for(store, [(v["dataset"], v["version"]) for v in versions])
+        adapters = q.adapters_for(store, [(v["dataset"], v["dataset_version"]) for v in versions])
     # 2. member images joined to their generation rows, summarised, and the first `limit` listed
-    found = q.member_sources(store, [(v["dataset"], v["version"]) for v in versions])
+    found = q.member_sources(store, [(v["dataset"], v["dataset_version"]) for v in versions])
     sources = summarize_sources(found)
     if sources["missing"]:
         notes.append(f"{sources['missing']} member images have no generation manifest row")

@@ -20,7 +20,7 @@ and renamed into place atomically. Layout, chosen with ``benchmarks/lineage_1m.p
 - ``images`` sorted by ``image_id``, and ``hashes`` (file and pixel sha256 → image id, two rows per
   image) sorted by hash: DuckDB's zone maps (per-row-group min/max) then leave one row group of
   ~120k rows to read for a lookup by id or by either hash, ~2 ms;
-- ``members`` sorted by (dataset, version), so a version is one contiguous range, with an ART index
+- ``members`` sorted by (dataset, dataset_version), so a version is one contiguous range, with an ART index
   on ``image_id`` for the forward probe (200k rows: a small index);
 - ``adapters`` and ``evaluations`` copied whole (hundreds to tens of thousands of rows).
 
@@ -135,8 +135,7 @@ def define_views(con: duckdb.DuckDBPyConnection, data_root: Path) -> None:
         "UNION ALL SELECT pixel_sha256, 'pixel_sha256', image_id FROM images"
     )
     con.execute(
-        "CREATE OR REPLACE TEMP VIEW members AS "
-        + kind_sql(data_root, dm.KIND, dm.SCHEMA, ("dataset", "version"))
+        "CREATE OR REPLACE TEMP VIEW members AS " + kind_sql(data_root, dm.KIND, dm.SCHEMA, dm.HIVE_KEYS)
     )
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW adapters AS {kind_sql(data_root, am.KIND, am.SCHEMA, am.HIVE_KEYS)}"
@@ -183,7 +182,7 @@ def build_index(data_root: Path) -> Path:
             con.execute("CREATE TABLE idx.hashes AS SELECT * FROM hashes ORDER BY hash")
             # 2. members contiguous per dataset version; probed by image id going forward
             con.execute(
-                "CREATE TABLE idx.members AS SELECT * FROM members ORDER BY dataset, version, image_id"
+                "CREATE TABLE idx.members AS SELECT * FROM members ORDER BY dataset, dataset_version, image_id"
             )
             con.execute("CREATE INDEX members_image_id ON idx.members (image_id)")
             con.execute("CREATE TABLE idx.adapters AS SELECT * FROM adapters ORDER BY adapter_id")

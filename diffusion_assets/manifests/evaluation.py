@@ -14,6 +14,21 @@ KIND = "evaluations"
 KEY = "row_id"
 HIVE_KEYS = ("dataset",)
 
+RECIPE_COLUMNS = (
+    "steps",
+    "guidance_scale",
+    "scheduler_class",
+    "scheduler_config",
+    "pipeline_class",
+    "dtype",
+    "width",
+    "height",
+    "call_kwargs",
+    "batch_id",
+    "batch_size",
+    "batch_index",
+)
+
 SCHEMA = pa.schema(
     [
         # identity
@@ -52,6 +67,19 @@ SCHEMA = pa.schema(
         pa.field(
             "image_sha256", pa.string(), nullable=False, metadata={"doc": "sha256 of the PNG file bytes"}
         ),
+        # how it was made: enough for a plain diffusers call to make it again (null in older reports)
+        pa.field("steps", pa.int64(), metadata={"doc": "num_inference_steps"}),
+        pa.field("guidance_scale", pa.float64()),
+        pa.field("scheduler_class", pa.string(), metadata={"doc": "diffusers scheduler class"}),
+        pa.field("scheduler_config", pa.string(), metadata={"doc": "public config, sorted JSON"}),
+        pa.field("pipeline_class", pa.string()),
+        pa.field("dtype", pa.string()),
+        pa.field("width", pa.int64(), metadata={"doc": "pixels"}),
+        pa.field("height", pa.int64(), metadata={"doc": "pixels"}),
+        pa.field("call_kwargs", pa.string(), metadata={"doc": "other pipeline call arguments, JSON"}),
+        pa.field("batch_id", pa.string(), metadata={"doc": "<variant>/<n>: rows made in one pipeline call"}),
+        pa.field("batch_size", pa.int64(), metadata={"doc": "the run's batch size (the last may be short)"}),
+        pa.field("batch_index", pa.int64(), metadata={"doc": "position in its batch"}),
         # scores
         pa.field("clip_t", pa.float64(), nullable=False, metadata={"doc": "CLIPScore: max(100 cos, 0)"}),
         pa.field("clip_i", pa.float64(), metadata={"doc": "mean cosine to the reference (training) images"}),

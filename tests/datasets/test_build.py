@@ -204,15 +204,15 @@ def test_membership_manifest_joins_the_generation_manifest(world):
         / "manifests"
         / "dataset_members"
         / "dataset=style"
-        / f"version={result.version}"
+        / f"dataset_version={result.version}"
         / "part-0.parquet"
     )
     rows = duckdb.sql(
         f"""
-        SELECT m.dataset, m.version, m.split, m.file_name, m.source_sha256 = g.sha256, m.source_path = g.path,
+        SELECT m.dataset, m.dataset_version, m.split, m.file_name, m.source_sha256 = g.sha256, m.source_path = g.path,
                g.catalog, g.date, m.dagster_run_id
         FROM read_parquet('{glob(data_root, dm.KIND)}', hive_partitioning = true) m
-        JOIN read_parquet('{glob(data_root, "generation")}', hive_partitioning = true) g USING (image_id)
+        JOIN read_parquet('{glob(data_root, "generation")}', hive_partitioning = true) g USING (image_id, catalog, date)
         """
     ).fetchall()
     assert len(rows) == result.total == 13
@@ -222,13 +222,15 @@ def test_membership_manifest_joins_the_generation_manifest(world):
     assert sorted(r[2] for r in rows) == sorted(m.split for m in result.members)
 
 
-def test_spec_file_is_recorded(world):
+def test_spec_file_is_recorded_relative_to_the_project(world, monkeypatch):
     tmp_path, _ = world
+    monkeypatch.setenv("DIFFUSION_ASSETS_ROOT", str(tmp_path))
     result = build(world)
-    spec_path = tmp_path / "lora_datasets" / "style.yaml"
     rows = read_table(result.manifest_path).to_pylist()
-    assert {(r["spec_file"], r["spec_sha256"]) for r in rows} == {(str(spec_path), result.spec_sha256)}
-    assert yaml.safe_load(spec_path.read_text()) == spec_dict()
+    assert {(r["spec_file"], r["spec_sha256"]) for r in rows} == {
+        ("lora_datasets/style.yaml", result.spec_sha256)
+    }
+    assert yaml.safe_load((tmp_path / "lora_datasets" / "style.yaml").read_text()) == spec_dict()
 
 
 @pytest.mark.parametrize("placement", ["prefix", "suffix"])

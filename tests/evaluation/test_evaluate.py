@@ -6,6 +6,7 @@ import json
 import re
 
 import pyarrow.parquet as pq
+import torch
 from diffusers import DiffusionPipeline
 from PIL import Image
 
@@ -60,6 +61,43 @@ def test_weight_zero_reproduces_the_base_model_byte_for_byte(adapter_report, sd1
         by_weight.setdefault(row["weight"], {})[(row["prompt"], row["seed"])] = row["image_sha256"]
     assert by_weight[0.0] == base
     assert all(by_weight[1.0][key] != base[key] for key in base)  # the LoRA does change the images
+
+
+def test_a_plain_diffusers_script_remakes_report_images_from_their_rows_alone(
+    adapter_report, sd15_dir, tmp_path
+):
+    """Issue 10 item 8: the row records steps, guidance, scheduler (class and config), size and batch
+    layout, so diffusers alone, told nothing else (not the plan, not RunSettings), makes the same PNG
+    bytes. Weight-0 rows are the base model (the LoRA disabled), so no adapter is needed."""
+    import diffusers
+
+    rows = [r for r in pq.read_table(adapter_report.metrics_path).to_pylist() if r["weight"] == 0.0]
+    pipe = getattr(diffusers, rows[0]["pipeline_class"]).from_pretrained(sd15_dir)
+    pipe.set_progress_bar_config(disable=True)
+    batches: dict[str, list[dict]] = {}
+    for row in rows:
+        batches.setdefault(row["batch_id"], []).append(row)
+    assert len(batches) > 1 and max(len(b) for b in batches.values()) > 1
+    for batch in batches.values():
+        batch.sort(key=lambda r: r["batch_index"])
+        first = batch[0]
+        pipe.scheduler = getattr(diffusers, first["scheduler_class"]).from_config(
+            json.loads(first["scheduler_config"])
+        )
+        images = pipe(
+            prompt=[r["prompt"] for r in batch],
+            num_inference_steps=first["steps"],
+            guidance_scale=first["guidance_scale"],
+            width=first["width"],
+            height=first["height"],
+            generator=[torch.Generator("cpu").manual_seed(r["seed"]) for r in batch],
+            **json.loads(first["call_kwargs"]),
+        ).images
+        for row, image in zip(batch, images, strict=True):
+            image.save(tmp_path / "again.png")
+            assert sha256_file(tmp_path / "again.png") == row["image_sha256"], row["image_path"]
+    plan = json.loads((adapter_report.out_dir / "plan.json").read_text())
+    assert (plan["generation"]["steps"], plan["generation"]["guidance_scale"]) == (STEPS, GUIDANCE)
 
 
 def test_summary_has_every_metric_per_weight(adapter_report):

@@ -72,7 +72,7 @@ def test_downstream_sections_follow_the_image_into_datasets_adapters_and_reports
         ("a circle number 0", "shapes-blip-tiny")
     ]
     assert doc["captions"][0]["captioner_weights_hash"] == "f" * 64
-    assert [(d["dataset"], d["version"]) for d in doc["datasets"]] == [(DATASET, chain.version)]
+    assert [(d["dataset"], d["dataset_version"]) for d in doc["datasets"]] == [(DATASET, chain.version)]
     assert doc["datasets"][0]["split"] in ("train", "validation")
     assert doc["datasets"][0]["caption"].startswith("a circle number 0")
     # the adapter trained on another version of the dataset is not in this image's lineage

@@ -84,7 +84,7 @@ def test_an_image_missing_from_existing_manifests_falls_back_to_its_png(world, t
     assert doc["source"] == "png"
     assert "is not in the generation manifests" in doc["notes"][0]
     # the rest of the chain is still joined from the manifests that exist
-    assert [d["version"] for d in doc["datasets"]] == [world.version]
+    assert [d["dataset_version"] for d in doc["datasets"]] == [world.version]
 
 
 def test_with_png_metadata_only_edited_pixels_are_still_caught(world, tmp_path):

@@ -24,7 +24,7 @@ def test_adapter_traces_back_to_its_dataset_version_images_base_model_and_report
     doc = back(chain, adapter_id=chain.adapter_id)
     assert doc["adapter"]["base_model_id"] == "stable-diffusion-v1-5/stable-diffusion-v1-5"
     assert doc["adapter"]["base_weights_hash"] == "b" * 64
-    assert [(d["dataset"], d["version"], d["images"]) for d in doc["datasets"]] == [
+    assert [(d["dataset"], d["dataset_version"], d["images"]) for d in doc["datasets"]] == [
         (DATASET, chain.version, 4)
     ]
     assert sorted(i["image_id"] for i in doc["images"]) == sorted(r["image_id"] for r in chain.rows)
@@ -63,7 +63,7 @@ def test_dataset_traces_back_to_its_images_and_forward_to_its_adapters(chain, na
     target = DATASET if named == "name" else f"{DATASET}@{chain.version}"
     doc = back(chain, dataset=target)
     assert doc["adapter"] is None
-    assert [d["version"] for d in doc["datasets"]] == [chain.version]
+    assert [d["dataset_version"] for d in doc["datasets"]] == [chain.version]
     assert doc["sources"]["images"] == 4
     assert [a["adapter_id"] for a in doc["adapters"]] == [chain.adapter_id]
 

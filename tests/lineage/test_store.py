@@ -47,6 +47,8 @@ def test_hive_keys_read_as_text_even_when_they_look_like_dates_or_numbers(world,
     rows = [
         {
             "image_id": world.rows[0]["image_id"],
+            "catalog": "digits",
+            "date": "2026-11-28",
             "split": "train",
             "caption": "c",
             "file_name": "train/x.png",
@@ -59,7 +61,7 @@ def test_hive_keys_read_as_text_even_when_they_look_like_dates_or_numbers(world,
         }
     ]
     write_table(
-        partition_path(world.data, dm.KIND, {"dataset": "digits", "version": "0123456789012345"}),
+        partition_path(world.data, dm.KIND, {"dataset": "digits", "dataset_version": "0123456789012345"}),
         rows,
         dm.SCHEMA,
     )
@@ -67,7 +69,9 @@ def test_hive_keys_read_as_text_even_when_they_look_like_dates_or_numbers(world,
         build_index(world.data)
     with open_store(world.data, use_index=use_index) as store:
         (hit,) = q.find_images(store, image_id=world.rows[0]["image_id"])
-        versions = {m["dataset"]: m["version"] for m in q.memberships(store, world.rows[0]["image_id"])}
+        versions = {
+            m["dataset"]: m["dataset_version"] for m in q.memberships(store, world.rows[0]["image_id"])
+        }
     assert hit["date"] == "2026-11-28"
     assert versions["digits"] == "0123456789012345"
 
