@@ -1,8 +1,11 @@
 """The ``theory_report`` asset: Lab 2.6.1 as a page a person opens."""
 
+from pathlib import Path
+
 import dagster as dg
 from pydantic import Field
 
+from diffusion_assets import paths
 from diffusion_assets.shapes.config import UnetConfig
 from diffusion_assets.theory.recipes import RECIPES
 
@@ -31,16 +34,19 @@ def theory_report(config: TheoryReportConfig, project: ProjectResource) -> dg.Ma
     from diffusion_assets.theory.report import write_figures, write_report  # noqa: PLC0415
 
     out = project.data_dir() / "reports" / "theory"
-    models = project.models_dir()
+
+    def model(name: str) -> Path:
+        return paths.local_model_path(f"models/{name}", project.root_dir(), project.models_dir())
+
     figures = write_figures(out)
     unknown = sorted(set(config.recipes) - set(RECIPES))
     if unknown:
         raise ValueError(f"unknown recipes {unknown}; choose from {sorted(RECIPES)}")
     comparison = compare_recipes(
         out / "recipes",
-        models / "shapes-tiny" / "vae",
-        models / "shapes-tiny-clip",
-        models / "shapes-tiny" / "tokenizer",
+        model("shapes-tiny") / "vae",
+        model("shapes-tiny-clip"),
+        model("shapes-tiny") / "tokenizer",
         UnetConfig(steps=config.steps, warmup_steps=min(100, config.steps // 10)),
         {k: RECIPES[k] for k in config.recipes},
         threads=config.threads,
