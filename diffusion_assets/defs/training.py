@@ -8,7 +8,7 @@ from .datasets import lora_dataset
 from .partitions import lora_dataset_partitions, partitioned_check
 from .resources import GpuResource, ProjectResource
 
-ADAPTER_CODE_VERSION = "lora-adapter-v1"
+ADAPTER_CODE_VERSION = "lora-adapter-v2"
 
 
 class LoraTrainingConfig(dg.Config):
@@ -45,8 +45,9 @@ class LoraTrainingConfig(dg.Config):
 def lora_adapter(
     context: dg.AssetExecutionContext, config: LoraTrainingConfig, gpu: GpuResource, project: ProjectResource
 ):
-    """A peft LoRA trained on the dataset's latest version, saved as diffusers-format safetensors
-    with kohya ss_* and lineage keys in its header. An interrupted run resumes from its last
+    """A peft LoRA trained on the dataset's latest version, saved as safetensors in kohya's key layout
+    (SD/SDXL; Flux: diffusers') that diffusers, ComfyUI, Forge and A1111 load in full, with kohya ss_*
+    and lineage keys in its header. An interrupted run resumes from its last
     checkpoint; an unchanged recipe keeps its adapter file untouched (same sha256, same data version)."""
     from diffusion_assets.models.loading import resolve_device  # noqa: PLC0415
     from diffusion_assets.previews import thumbnail_markdown  # noqa: PLC0415

@@ -80,7 +80,7 @@ def load_pipeline(
 
 
 def load_adapter(pipe: DiffusionPipeline, adapter_path: str | Path, name: str = ADAPTER_NAME) -> None:
-    """Load a diffusers-format LoRA ``.safetensors`` (or a folder holding one) under ``name``."""
+    """Load a LoRA ``.safetensors`` diffusers reads (kohya or diffusers layout; or a folder holding one) under ``name``."""
     path = Path(adapter_path)
     if not path.exists():
         raise FileNotFoundError(f"adapter {path} not found; train it first (the `adapters` asset)")

@@ -40,9 +40,12 @@ class Family:
     """kohya's ``ss_base_model_version`` for this family."""
     scale_kwarg: str
     """Pipeline call argument carrying ``{"scale": w}`` for the adapter weight."""
-    diffusers_keys: bool
-    """Save with ``convert_state_dict_to_diffusers`` (``lora.down/up``, as diffusers' SD and SDXL LoRA
-    scripts do) rather than peft's ``lora_A/lora_B`` keys (as its Flux script does); both load."""
+    kohya_keys: bool
+    """Save in kohya sd-scripts' LoRA layout (``lora_unet_<module, . as _>.lora_down.weight``,
+    ``.lora_up.weight`` and a scalar ``.alpha`` per module, the layout diffusers, ComfyUI, Forge and
+    A1111 all load); else peft's ``transformer.<module>.lora_A/lora_B`` keys, as diffusers' own Flux
+    LoRA script saves them (kohya's Flux layout fuses q/k/v in BFL's module names, which peft's
+    per-projection adapters do not map onto one to one)."""
 
 
 FAMILIES: dict[FamilyName, Family] = {

@@ -21,7 +21,6 @@ from pathlib import Path
 import torch
 from diffusers import DiffusionPipeline
 from diffusers.training_utils import cast_training_params
-from diffusers.utils import convert_state_dict_to_diffusers
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
 
@@ -204,7 +203,7 @@ def train_lora(
             validation_dirs.append(folder)
         if callback is not None:
             callback(step, rows[-1]["loss"])
-    # 8. the adapter file, in diffusers format with kohya + lineage header metadata
+    # 8. the adapter file, in kohya's layout (Flux: peft's) with kohya + lineage header metadata
     loss_path = write_loss(out_dir / "loss.parquet", rows)
     header = header_metadata(
         config,
@@ -219,8 +218,6 @@ def train_lora(
         finished_at=time.time(),
     )
     layers = get_peft_model_state_dict(denoiser)
-    if family.diffusers_keys:
-        layers = convert_state_dict_to_diffusers(layers)
     peft_config = denoiser.peft_config["default"].to_dict()
     weights_path = write_adapter(type(pipe), family, out_dir, layers, peft_config, header)
     return TrainResult(

@@ -1,9 +1,11 @@
-"""The trained adapter file: diffusers keys, kohya-style and lineage header metadata.
+"""The trained adapter file: kohya's key layout (Flux: diffusers'), kohya and lineage header metadata.
 
-diffusers' ``save_lora_weights`` writes the tensors and exactly two header keys, ``format`` and
-``lora_adapter_metadata`` (the peft ``LoraConfig``, which ``load_lora_weights`` needs to restore
-``lora_alpha``); it has no way to add other keys. So ``write_adapter`` lets diffusers write into a scratch
-folder, then rewrites the same tensors with ``safetensors.torch.save_file`` and the merged header, atomically.
+SD and SDXL adapters are written in kohya sd-scripts' layout (``lora_unet_…lora_down/lora_up.weight``
+and ``.alpha``), the one that diffusers, ComfyUI, Forge and A1111 each load in full. Flux adapters are
+written by diffusers' ``save_lora_weights`` (peft keys plus ``format`` and ``lora_adapter_metadata``,
+the ``LoraConfig`` that ``load_lora_weights`` needs to restore ``lora_alpha``), which has no way to add
+other keys, so ``write_adapter`` rewrites its tensors with ``safetensors.torch.save_file`` and the merged
+header, atomically.
 
 Header keys (all values strings, as safetensors requires):
 
@@ -49,7 +51,7 @@ def header_metadata(
         "ss_sd_model_name": lineage.base_model_id,
         "ss_sd_model_hash": short_hash(base_weights_hash),
         "ss_new_sd_model_hash": base_weights_hash,
-        "ss_network_module": "networks.lora",
+        **({"ss_network_module": "networks.lora"} if family.kohya_keys else {}),
         "ss_network_dim": str(config.rank),
         "ss_network_alpha": _number(config.alpha),
         "ss_tag_frequency": json.dumps({lineage.dataset: tag_frequency}),
@@ -89,6 +91,31 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+def kohya_layers(lora_layers: dict, family: Family, lora_config: dict) -> dict:
+    """peft's adapter tensors in kohya sd-scripts' LoRA layout, with each module's ``alpha``.
+
+    Keys become ``lora_unet_<module, . as _>.lora_down.weight`` (peft's ``lora_A``, shape ``(r, in)``
+    or ``(r, in, kh, kw)``), ``.lora_up.weight`` (``lora_B``, ``(out, r)`` or ``(out, r, 1, 1)``) and
+    ``.alpha`` (a float32 scalar, the ``lora_alpha`` trained with; a reader scales by alpha / r as
+    peft did), through diffusers' ``convert_state_dict_to_kohya``, whose own alpha is the rank.
+    This is the layout sd-scripts' ``networks/lora.py`` saves and that A1111's ``extensions-builtin/Lora``,
+    ComfyUI's and Forge's ``lora.py`` and diffusers' ``_convert_non_diffusers_lora_to_diffusers`` map
+    onto their UNets (``tests/training/test_kohya_layout.py`` re-states each rule).
+
+    Raises:
+        ValueError: the config has per-module rank or alpha patterns (one alpha is written for all).
+    """
+    import torch  # noqa: PLC0415
+    from diffusers.utils import convert_state_dict_to_kohya  # noqa: PLC0415
+
+    if lora_config.get("rank_pattern") or lora_config.get("alpha_pattern"):
+        raise ValueError("kohya layout: per-module rank_pattern/alpha_pattern are not supported")
+    prefixed = {f"{family.denoiser}.{key}": tensor for key, tensor in lora_layers.items()}
+    converted = convert_state_dict_to_kohya(prefixed)
+    alpha = torch.tensor(float(lora_config["lora_alpha"]), dtype=torch.float32)
+    return {k: alpha.clone() if k.endswith(".alpha") else v.contiguous() for k, v in converted.items()}
+
+
 def write_adapter(
     pipeline_class: type,
     family: Family,
@@ -97,31 +124,42 @@ def write_adapter(
     lora_config: dict,
     header: dict[str, str],
 ) -> Path:
-    """Write ``out_dir/pytorch_lora_weights.safetensors`` in diffusers format with ``header`` added.
+    """Write ``out_dir/pytorch_lora_weights.safetensors`` with ``header`` in its metadata, atomically.
+
+    SD and SDXL (``family.kohya_keys``): kohya's layout (``kohya_layers``), with no diffusers
+    ``lora_adapter_metadata`` key (diffusers refuses a file with both alphas and that key; the alphas
+    carry ``lora_alpha``). Flux: diffusers' own ``save_lora_weights`` serialisation (peft keys and
+    ``lora_adapter_metadata``, which ``load_lora_weights`` needs to restore ``lora_alpha``), rewritten
+    with the header merged in.
 
     Args:
         pipeline_class: the base pipeline's class (its ``save_lora_weights`` picks the key prefix).
-        lora_layers: ``get_peft_model_state_dict(denoiser)``, through ``convert_state_dict_to_diffusers``
-            for families with ``diffusers_keys``.
-        lora_config: the adapter's ``LoraConfig.to_dict()``, stored as diffusers' ``lora_adapter_metadata``.
+        lora_layers: ``get_peft_model_state_dict(denoiser)``: ``<module>.lora_A.weight`` / ``lora_B``.
+        lora_config: the adapter's ``LoraConfig.to_dict()``.
         header: ``header_metadata(...)``.
+
+    Raises:
+        ValueError: a header key would overwrite one of diffusers' own.
+        TypeError: a header value is not a string (safetensors metadata is str -> str).
     """
     target = Path(out_dir) / WEIGHT_NAME
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".lora-") as scratch:
-        # 1. diffusers' own serialisation: key names and lora_adapter_metadata exactly as it loads them
-        pipeline_class.save_lora_weights(
-            scratch,
-            **{
-                f"{family.denoiser}_lora_layers": lora_layers,
-                f"{family.denoiser}_lora_adapter_metadata": lora_config,
-            },
-        )
-        written = Path(scratch) / WEIGHT_NAME
-        tensors = load_file(str(written))
-        with safe_open(str(written), framework="pt") as handle:
-            theirs = handle.metadata() or {}
-    # 2. the same tensors with diffusers' keys plus ours, renamed into place
+    if family.kohya_keys:
+        tensors, theirs = kohya_layers(lora_layers, family, lora_config), {"format": "pt"}
+    else:
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".lora-") as scratch:
+            # diffusers' own serialisation: key names and lora_adapter_metadata exactly as it loads them
+            pipeline_class.save_lora_weights(
+                scratch,
+                **{
+                    f"{family.denoiser}_lora_layers": lora_layers,
+                    f"{family.denoiser}_lora_adapter_metadata": lora_config,
+                },
+            )
+            written = Path(scratch) / WEIGHT_NAME
+            tensors = load_file(str(written))
+            with safe_open(str(written), framework="pt") as handle:
+                theirs = handle.metadata() or {}
     clash = set(theirs) & set(header)
     if clash:
         raise ValueError(f"header keys {sorted(clash)} would overwrite diffusers' own metadata")

@@ -21,7 +21,8 @@ from diffusion_assets.training.families import FAMILIES
 from diffusion_assets.training.metadata import LINEAGE_PREFIX, WEIGHT_NAME, read_adapter_metadata
 
 DIFFUSERS_HEADER_KEYS = ("format", "lora_adapter_metadata")
-"""The two header keys diffusers' ``save_lora_weights`` writes itself (``training.metadata``)."""
+"""Header keys that are the file format's, not the run's: diffusers' ``save_lora_weights`` writes both
+(Flux adapters); kohya-layout files carry only ``format`` (``training.metadata.write_adapter``)."""
 
 LOSS_SCHEMA = pa.schema(
     [
@@ -100,8 +101,9 @@ def finished_result(
     """The result of a finished run of this recipe in ``out_dir``, read back without writing anything.
 
     None when there is nothing to reuse: no adapter file or loss curve, a file of another recipe (its
-    header's ``adapter_id``), fewer loss rows than ``config.steps``, or a file whose sha256 is not the
-    ``expected_sha256`` the adapters manifest records.
+    header's ``adapter_id``), fewer loss rows than ``config.steps``, a file whose sha256 is not the
+    ``expected_sha256`` the adapters manifest records, or an SD/SDXL file in diffusers' key layout (as
+    versions before kohya's layout wrote them). The caller then rewrites the file from the last checkpoint.
     """
     weights_path, loss_path = Path(out_dir) / WEIGHT_NAME, Path(out_dir) / "loss.parquet"
     if not (weights_path.is_file() and loss_path.is_file()):
@@ -116,6 +118,8 @@ def finished_result(
     if len(rows) != config.steps:
         return None
     family = FAMILIES[header[LINEAGE_PREFIX + "family"]]
+    if family.kohya_keys and "lora_adapter_metadata" in header:
+        return None  # diffusers' key layout, written before adapters took kohya's: written again
     weights_hash = header[LINEAGE_PREFIX + "base_weights_hash"]
     cache_dir = cache_mod.run_cache_dir(
         cache_root, lineage.dataset_version, weights_hash, config, family.name

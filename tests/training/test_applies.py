@@ -18,7 +18,7 @@ def test_trained_adapter_applies(trained, sd15_dir):
 
 def test_adapter_with_zero_up_weights_is_caught(trained, sd15_dir, tmp_path):
     tensors = load_file(trained.result.weights_path)
-    planted = {k: torch.zeros_like(v) if ".lora.up." in k else v for k, v in tensors.items()}
+    planted = {k: torch.zeros_like(v) if ".lora_up." in k else v for k, v in tensors.items()}
     path = tmp_path / "noop.safetensors"
     save_file(planted, str(path), metadata=read_adapter_metadata(trained.result.weights_path))
 

@@ -14,7 +14,8 @@ from tests.training.conftest import config, lineage
 
 CASES = [
     # tiny kind, key prefix, kohya version, a module only this family adapts, extra config
-    ("sdxl-base", "unet.", "sdxl_base_v1-0", "attn2.to_k", {}),
+    # SDXL: kohya's layout (lora_unet_<module, . as _>); Flux: peft keys under transformer.
+    ("sdxl-base", "lora_unet_", "sdxl_base_v1-0", "attn2_to_k", {}),
     ("flux-dev", "transformer.", "flux1", "attn.add_q_proj", {"max_sequence_length": 32}),
 ]
 

@@ -30,8 +30,13 @@ def test_loss_file_has_one_row_per_step(trained):
 
 def test_only_lora_weights_are_saved(trained):
     tensors = load_file(trained.result.weights_path)
-    assert tensors and all(".lora." in key and key.startswith("unet.") for key in tensors)
+    # kohya's layout: per module lora_down, lora_up and a scalar alpha (training/metadata.kohya_layers)
+    parts = {key.split(".", 1)[1] for key in tensors}
+    assert parts == {"lora_down.weight", "lora_up.weight", "alpha"}
+    assert all(key.startswith("lora_unet_") for key in tensors)
     assert {t.dtype for t in tensors.values()} == {torch.float32}
+    modules = {key.split(".", 1)[0] for key in tensors}
+    assert all(f"{m}.{p}" in tensors for m in modules for p in parts)
 
 
 class Interrupt(Exception):

@@ -120,3 +120,23 @@ def test_a_file_that_is_not_the_recorded_one_is_written_again(sd15_dir, dataset_
     assert again.sha256 == sha256_file(again.weights_path)
     rewritten = load_file(again.weights_path)
     assert rewritten.keys() == weights.keys() and all(torch.equal(rewritten[k], weights[k]) for k in weights)
+
+
+def test_an_adapter_in_the_older_diffusers_layout_is_written_again_in_kohyas(sd15_dir, dataset_dir, tmp_path):
+    """Files from before adapters took kohya's layout (diffusers' ``unet.<module>.lora.down.weight`` keys
+    and ``lora_adapter_metadata``) are rewritten from the last checkpoint, not kept."""
+    first = train_lora(dataset_dir, sd15_dir, tmp_path / "run", CFG, lineage(dagster_run_id="run-1"))
+    kohya = load_file(first.weights_path)
+    old = {}
+    for key, tensor in kohya.items():
+        stem, part = key.split(".", 1)
+        if part != "alpha":
+            role = {"lora_down.weight": "lora.down.weight", "lora_up.weight": "lora.up.weight"}[part]
+            old[f"unet.{stem.removeprefix('lora_unet_')}.{role}"] = tensor  # (module dots aside)
+    header = {**read_adapter_metadata(first.weights_path), "lora_adapter_metadata": "{}"}
+    save_file(old, str(first.weights_path), metadata=header)
+    again = train_lora(dataset_dir, sd15_dir, tmp_path / "run", CFG, lineage(dagster_run_id="run-2"))
+    assert again.resumed_from_step == CFG.steps  # from the checkpoint: no step trained again
+    rewritten = load_file(again.weights_path)
+    assert rewritten.keys() == kohya.keys() and all(torch.equal(rewritten[k], kohya[k]) for k in kohya)
+    assert "lora_adapter_metadata" not in read_adapter_metadata(again.weights_path)
