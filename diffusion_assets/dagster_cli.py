@@ -158,7 +158,7 @@ def materialize_catalog(
 
 def _materialize_dates(instance: dg.DagsterInstance, catalog: str, dates: list[str]) -> bool:
     from diffusion_assets.manifests import generation as gm  # noqa: PLC0415
-    from diffusion_assets.manifests.io import partition_path  # noqa: PLC0415
+    from diffusion_assets.manifests.io import lock_path  # noqa: PLC0415
 
     keys, run_id = [str(generation_key(catalog, date)) for date in dates], str(uuid.uuid4())
 
@@ -177,10 +177,8 @@ def _materialize_dates(instance: dg.DagsterInstance, catalog: str, dates: list[s
     try:
         with ExitStack() as locks:
             for key, date in zip(keys, dates, strict=True):
-                # the lock generate_partition takes: beside the partition's manifest
-                lock = (
-                    partition_path(data_root(), gm.KIND, {"catalog": catalog, "date": date}).parent / ".lock"
-                )
+                # the lock generate_partition takes
+                lock = lock_path(data_root(), gm.KIND, {"catalog": catalog, "date": date})
                 locks.enter_context(exclusive(lock, f"partition {key}", f"run {run_id}"))
             result = execute_owned(
                 instance, "generate_catalog", partition_key, run_id=run_id, tags=tags, refuse=same_partition

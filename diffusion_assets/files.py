@@ -11,12 +11,17 @@ import signal
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 _CHUNK = 1 << 20
 CRASH_ENV = "DIFFUSION_ASSETS_CRASH_AT"
+PAUSE_ENV = "DIFFUSION_ASSETS_PAUSE_AT"
+PAUSE_GATE_ENV = "DIFFUSION_ASSETS_PAUSE_GATE"
+RECORD_WAIT = 120.0
+"""Seconds a short read-modify-write of a shared manifest waits for another writer's lock."""
 TEMP_PATTERN = ".*.tmp"
 """What ``atomic_path`` (and the dataset build's temp folder) names a write in progress."""
 _UMASK = os.umask(0o022)
@@ -86,17 +91,27 @@ def atomic_write_with(target: str | os.PathLike, writer: Callable[[Path], object
 
 
 def crash_point(event: str, path: str | os.PathLike) -> None:
-    """Test hook: SIGKILL this process at a named point between two writes.
+    """Test hook: SIGKILL, or pause, this process at a named point between two writes.
 
     ``DIFFUSION_ASSETS_CRASH_AT=<event>:<glob>`` kills the process the first time ``event``
     (``before-rename`` or ``after-rename``: an atomic write's temp file is complete / has just been
-    renamed into place) happens to a path matching ``glob`` (``fnmatch`` on the whole path, e.g.
-    ``after-rename:*.png``). The crash-safety tests use it to kill a real process in the exact window
-    they test; unset, it costs one environment lookup.
+    renamed into place; ``lock-busy``: ``exclusive`` found its lock file taken) happens to a path matching ``glob`` (``fnmatch`` on the whole path, e.g.
+    ``after-rename:*.png``). ``DIFFUSION_ASSETS_PAUSE_AT=<event>:<glob>`` with
+    ``DIFFUSION_ASSETS_PAUSE_GATE=<file>`` instead creates ``<file>.paused`` and waits (up to 10 min)
+    until ``<file>`` exists, once: the race tests hold one real writer in the window they test while
+    another process writes. Unset, each costs one environment lookup.
     """
     spec = os.environ.get(CRASH_ENV)
     if spec and spec.partition(":")[0] == event and fnmatch.fnmatch(str(path), spec.partition(":")[2]):
         os.kill(os.getpid(), signal.SIGKILL)
+    pause = os.environ.get(PAUSE_ENV)
+    if pause and pause.partition(":")[0] == event and fnmatch.fnmatch(str(path), pause.partition(":")[2]):
+        del os.environ[PAUSE_ENV]  # once
+        gate = Path(os.environ[PAUSE_GATE_ENV])
+        gate.with_name(gate.name + ".paused").write_text(f"{event} {path}\n")
+        deadline = time.monotonic() + 600
+        while not gate.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
 
 
 def sweep_temp_files(*folders: str | os.PathLike) -> list[Path]:
@@ -125,15 +140,23 @@ _held_guard = threading.Lock()
 
 
 @contextmanager
-def exclusive(lock_file: str | os.PathLike, what: str, holder: str = "") -> Iterator[None]:
-    """Hold an exclusive lock on ``lock_file`` (created if missing) or fail at once.
+def exclusive(lock_file: str | os.PathLike, what: str, holder: str = "", wait: float = 0.0) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_file`` (created if missing); fail at once, or after ``wait`` s.
 
-    Two runs of one partition would otherwise interleave their manifest rewrites. The lock is
-    ``flock``: the kernel releases it when the holder exits, however it exits, so a killed run never
-    leaves a stale lock behind. The holder writes who it is (pid, host and ``holder``, e.g. a run id)
-    into the file, so the error another process gets names it. It is held per process: the process
-    that holds it may take it again (``diffusion-assets materialize`` takes a partition's lock before
-    its run starts, and the run's step takes it again inside).
+    Two runs of one partition would otherwise interleave their manifest rewrites: those take it
+    with ``wait=0`` and the second fails at once, naming the holder. A short read-modify-write of a
+    file that several runs legitimately update (the adapters and evaluations manifests) takes it
+    with a ``wait``, so the writers queue instead. The lock is ``flock``: the kernel releases it
+    when the holder exits, however it exits, so a killed run never leaves a stale lock behind. The
+    holder writes who it is (pid, host and ``holder``, e.g. a run id) into the file, so the error
+    another process gets names it. It is held per process: the process that holds it may take it
+    again (``diffusion-assets materialize`` takes a partition's lock before its run starts, and the
+    run's step takes it again inside). ``flock`` holds on one host (and on NFS v4 where the server
+    supports it); lock files live under ``<data root>/.locks`` (``manifests.io.lock_path``), never in
+    a folder a user may remove under a running writer.
+
+    Raises:
+        BusyError: another process holds the lock (after ``wait`` seconds); nothing was written.
     """
     path = Path(lock_file).resolve()
     with _held_guard:
@@ -151,15 +174,23 @@ def exclusive(lock_file: str | os.PathLike, what: str, holder: str = "") -> Iter
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            handle.seek(0)
-            who = handle.read().strip() or "unknown"
-            raise BusyError(
-                f"{what} is being written by another process ({who}; it holds {path}); wait for that "
-                "run to finish or cancel it, then run again (nothing was written)"
-            ) from exc
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as exc:
+                crash_point("lock-busy", path)
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                handle.seek(0)
+                who = handle.read().strip() or "unknown"
+                waited = f" for {wait:g} s" if wait else ""
+                raise BusyError(
+                    f"{what} is being written by another process ({who}; it holds {path}){waited}; wait "
+                    "for that run to finish or cancel it, then run again (nothing was written)"
+                ) from exc
         handle.truncate(0)
         handle.write(f"pid {os.getpid()} on {socket.gethostname()}{', ' + holder if holder else ''}\n")
         handle.flush()

@@ -17,10 +17,11 @@ from pathlib import Path
 from PIL import Image
 
 from diffusion_assets.captioning.captioner import Captioner
+from diffusion_assets.files import exclusive
 from diffusion_assets.generation.partition import RunInfo
 from diffusion_assets.manifests import captions as cm
 from diffusion_assets.manifests import generation as gm
-from diffusion_assets.manifests.io import partition_path, read_table, retire_rows, write_table
+from diffusion_assets.manifests.io import lock_path, partition_path, read_table, retire_rows, write_table
 
 RETIRED_KIND = cm.KIND + "_retired"
 
@@ -55,8 +56,27 @@ def _settings(captioner: Captioner) -> str:
 def caption_partition(
     catalog: str, date: str, data_root: Path, captioner: Captioner, run: RunInfo, batch_size: int = 16
 ) -> CaptionResult:
-    """Caption every image of generation partition ``catalog|date`` that lacks this captioner's caption."""
+    """Caption every image of generation partition ``catalog|date`` that lacks this captioner's caption.
+
+    Holds the partition's captions lock for the whole run (``files.exclusive``): a second run of the
+    same partition (say, with another captioner) fails at once naming the holder, instead of each
+    retiring the other's rows.
+
+    Raises:
+        GenerationMissingError: the partition has no generation manifest.
+        BusyError: another process is captioning this partition.
+    """
     keys = {"catalog": catalog, "date": date}
+    with exclusive(
+        lock_path(data_root, cm.KIND, keys), f"captions of partition {catalog}|{date}", run.run_id
+    ):
+        return _caption_partition(keys, data_root, captioner, run, batch_size)
+
+
+def _caption_partition(
+    keys: dict[str, str], data_root: Path, captioner: Captioner, run: RunInfo, batch_size: int
+) -> CaptionResult:
+    catalog, date = keys["catalog"], keys["date"]
     generation = read_table(partition_path(data_root, gm.KIND, keys))
     if generation is None:
         raise GenerationMissingError(

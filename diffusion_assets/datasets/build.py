@@ -11,7 +11,11 @@ of its membership rows (``.members.parquet``, hidden so that imagefolder loaders
 ignore it); the membership manifest is written after the rename. A build killed in between leaves a
 folder without a manifest, and the next build of the dataset adopts it from that copy
 (``recover_builds``); temp folders of dead builds are removed. Builds of one dataset hold its lock
-(``manifests/dataset_members/dataset=<name>/.lock``), so those leftovers are never a live build's.
+(``.locks/dataset_members/dataset=<name>.lock``), so those leftovers are never a live build's.
+
+``LATEST`` follows the spec as it is when the build ends: a build whose spec was edited while it ran
+(say to V2 and back to V1) builds again from the spec as it now is before it moves ``LATEST``, so
+the slower of two edits never wins.
 """
 
 from __future__ import annotations
@@ -29,16 +33,18 @@ from PIL import Image
 from diffusion_assets.datasets.card import GRID_FILE, render_card, sample_paths, write_sample_grid
 from diffusion_assets.datasets.checks import refuse_untriggered
 from diffusion_assets.datasets.load import LoadedSpec, load_spec
-from diffusion_assets.datasets.members import SPLITS, Member, Selection, select_members
+from diffusion_assets.datasets.members import SPLITS, DatasetBuildError, Member, Selection, select_members
 from diffusion_assets.files import atomic_write_text, crash_point, exclusive, sha256_bytes, sweep_temp_files
 from diffusion_assets.manifests import datasets as dm
-from diffusion_assets.manifests.io import partition_path, read_rows, read_table, write_table
+from diffusion_assets.manifests.io import lock_path, partition_path, read_rows, read_table, write_table
 from diffusion_assets.paths import project_relative
 
 FORMAT_VERSION = 1
 """Bump when the folder layout or the image processing changes: every version changes with it."""
 
 LATEST_FILE = "LATEST"
+REBUILDS = 3
+"""How often ``build_dataset`` builds again when the spec keeps changing under it, before it gives up."""
 MEMBERS_FILE = ".members.parquet"
 """A version folder's own copy of its membership rows, from which a crashed build is adopted."""
 
@@ -208,9 +214,21 @@ def build_dataset(spec_path: str | Path, data_root: str | Path, run_id: str | No
     data_root = Path(data_root)
     # 1. validate the spec (nothing is read or written when it is invalid)
     loaded = load_spec(spec_path)
-    lock = partition_path(data_root, dm.KIND, {"dataset": loaded.name}).parent / ".lock"
+    lock = lock_path(data_root, dm.KIND, {"dataset": loaded.name})
     with exclusive(lock, f"dataset {loaded.name}"):
-        return _build(loaded, data_root, run_id)
+        for _ in range(REBUILDS):
+            result = _build(loaded, data_root, run_id)
+            # 5. LATEST follows the spec as it is now: one edited during the build is built again
+            now = load_spec(spec_path)
+            if now.sha256 == loaded.sha256:
+                if read_latest(data_root, loaded.name) != result.version:
+                    atomic_write_text(result.latest_path, result.version + "\n")
+                return result
+            loaded = now
+    raise DatasetBuildError(
+        f"{spec_path} changed {REBUILDS} times while its dataset was being built; LATEST was left as it "
+        "was: stop editing it, then build again"
+    )
 
 
 def _build(loaded: LoadedSpec, data_root: Path, run_id: str | None) -> BuildResult:
@@ -230,10 +248,7 @@ def _build(loaded: LoadedSpec, data_root: Path, run_id: str | None) -> BuildResu
     manifest = partition_path(data_root, dm.KIND, {"dataset": loaded.name, "dataset_version": version})
     if created or read_table(manifest) is None:
         write_table(manifest, rows, dm.SCHEMA)
-    # 5. LATEST follows the spec: reverting a spec points it back at the older version
-    latest = dataset_folder(data_root, loaded.name) / LATEST_FILE
-    if read_latest(data_root, loaded.name) != version:
-        atomic_write_text(latest, version + "\n")
+    latest = dataset_folder(data_root, loaded.name) / LATEST_FILE  # moved by build_dataset
     return BuildResult(
         name=loaded.name,
         version=version,

@@ -17,6 +17,7 @@ import numpy as np
 
 from diffusion_assets.evaluation.generate import GeneratedImage, Variant
 from diffusion_assets.evaluation.plan import PROMPT_KINDS, EvaluationPlan
+from diffusion_assets.files import RECORD_WAIT, exclusive
 from diffusion_assets.manifests import evaluation as manifest
 from diffusion_assets.manifests import io
 
@@ -198,11 +199,17 @@ def write_metrics(path: Path, rows: Sequence[dict]) -> str:
 def write_manifest_partition(data_root: Path, dataset: str, rows: Sequence[dict]) -> Path:
     """Upsert ``rows`` into ``manifests/evaluations/dataset=<dataset>/``: rows of the same reports are
     replaced, other reports' rows are kept. Returns the partition file."""
-    path = io.partition_path(data_root, manifest.KIND, {"dataset": dataset})
-    existing = io.read_table(path, manifest.SCHEMA)
-    replaced = {r["report_id"] for r in rows}
-    kept = [
-        r for r in (existing.to_pylist() if existing is not None else []) if r["report_id"] not in replaced
-    ]
-    io.write_table(path, kept + list(rows), manifest.SCHEMA)
+    keys = {"dataset": dataset}
+    path = io.partition_path(data_root, manifest.KIND, keys)
+    # several reports may record at once: the read-modify-write queues on the manifest's lock
+    lock = io.lock_path(data_root, manifest.KIND, keys)
+    with exclusive(lock, f"evaluations manifest of {dataset}", wait=RECORD_WAIT):
+        existing = io.read_table(path, manifest.SCHEMA)
+        replaced = {r["report_id"] for r in rows}
+        kept = [
+            r
+            for r in (existing.to_pylist() if existing is not None else [])
+            if r["report_id"] not in replaced
+        ]
+        io.write_table(path, kept + list(rows), manifest.SCHEMA)
     return path

@@ -25,7 +25,7 @@ from diffusion_assets.generation.run import BatchResult, generate_batch, plan_ba
 from diffusion_assets.generation.schedulers import sampler_name, scheduler_config_json
 from diffusion_assets.generation.writer import BatchWriter
 from diffusion_assets.manifests import generation as gm
-from diffusion_assets.manifests.io import partition_path, retire_rows, write_table
+from diffusion_assets.manifests.io import lock_path, partition_path, retire_rows, write_table
 from diffusion_assets.models.hashing import folder_hash
 from diffusion_assets.models.provider import ModelProvider
 from diffusion_assets.paths import project_relative
@@ -184,7 +184,7 @@ def generate_partition(
     jobs = plan(loaded, date, provider)
     keys = {"catalog": loaded.name, "date": date}
     manifest = partition_path(data_root, gm.KIND, keys)
-    with exclusive(manifest.parent / ".lock", f"partition {loaded.name}|{date}"):
+    with exclusive(lock_path(data_root, gm.KIND, keys), f"partition {loaded.name}|{date}"):
         recover_leftovers(data_root, loaded.name, date, jobs)  # what a killed run left (leftovers.py)
         # 2. keep finished images (restoring those an earlier edit retired); retire the rest
         kept, retired = retire_rows(

@@ -30,12 +30,22 @@ def partition_path(root: Path, kind: str, keys: dict[str, str]) -> Path:
     return path / PART_FILE
 
 
+def lock_path(root: Path, kind: str, keys: dict[str, str]) -> Path:
+    """The lock file guarding one manifest partition's writers, e.g.
+    ``.locks/generation/catalog=x/date=y.lock``: under the data root but outside ``manifests/``, so
+    removing a manifest folder under a running writer does not let a second one take a fresh lock."""
+    part = partition_path(root, kind, keys).parent.relative_to(Path(root) / "manifests")
+    return Path(root) / ".locks" / part.parent / f"{part.name}.lock"
+
+
 def write_table(path: Path, rows: list[dict], schema: pa.Schema) -> str:
-    """Validate ``rows`` against ``schema`` and write them atomically; return the file's sha256."""
+    """Validate ``rows`` against ``schema`` and write them atomically; return the sha256 of the bytes
+    written (hashed before the rename, so another writer's later version is never the one hashed)."""
     table = pa.Table.from_pylist(rows, schema=schema)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
-    return sha256_file(path)
+        digest = sha256_file(tmp)
+    return digest
 
 
 def read_table(path: Path, schema: pa.Schema | None = None) -> pa.Table | None:

@@ -10,8 +10,9 @@ from pathlib import Path
 from diffusion_assets.catalog.load import resolve_model
 from diffusion_assets.datasets.build import dataset_folder, read_latest
 from diffusion_assets.datasets.load import LoadedSpec, load_spec
+from diffusion_assets.files import RECORD_WAIT, exclusive
 from diffusion_assets.manifests import adapters as am
-from diffusion_assets.manifests.io import partition_path, read_table, write_table
+from diffusion_assets.manifests.io import lock_path, partition_path, read_table, write_table
 from diffusion_assets.models.loading import ModelRef, model_refs
 from diffusion_assets.training.config import LoraLineage, LoraTrainConfig, adapter_id
 from diffusion_assets.training.lora import train_lora
@@ -78,16 +79,19 @@ def record_adapter(data_root: Path, dataset: str, row: dict) -> Path:
     Idempotent: a row for the same file (same ``sha256``) is kept as the run that wrote the file recorded
     it; only columns the manifest lacked (added to the schema since) are filled in from ``row``.
     """
-    path = partition_path(data_root, am.KIND, {"dataset": dataset})
-    old = read_table(path)
-    rows = {r["adapter_id"]: r for r in (old.to_pylist() if old is not None else [])}
-    recorded = rows.get(row["adapter_id"])
-    if recorded is not None and recorded["sha256"] == row["sha256"]:
-        if set(row) <= set(recorded):
-            return path
-        row = {**row, **recorded}
-    rows[row["adapter_id"]] = row
-    write_table(path, sorted(rows.values(), key=lambda r: r["created_at"]), am.SCHEMA)
+    keys = {"dataset": dataset}
+    path = partition_path(data_root, am.KIND, keys)
+    # several adapter runs may record at once: the read-modify-write queues on the manifest's lock
+    with exclusive(lock_path(data_root, am.KIND, keys), f"adapters manifest of {dataset}", wait=RECORD_WAIT):
+        old = read_table(path)
+        rows = {r["adapter_id"]: r for r in (old.to_pylist() if old is not None else [])}
+        recorded = rows.get(row["adapter_id"])
+        if recorded is not None and recorded["sha256"] == row["sha256"]:
+            if set(row) <= set(recorded):
+                return path
+            row = {**row, **recorded}
+        rows[row["adapter_id"]] = row
+        write_table(path, sorted(rows.values(), key=lambda r: r["created_at"]), am.SCHEMA)
     return path
 
 
@@ -111,8 +115,20 @@ def train_from_spec(
     """Train (resuming from the last checkpoint of the same recipe) and record the manifest row.
 
     A finished recipe whose file matches its recorded sha256 is neither retrained nor rewritten, and its
-    recorded row is returned as it stands.
+    recorded row is returned as it stands. A run holds the recipe's lock throughout (its folder,
+    checkpoints and file are one writer's), so a second run of the same recipe fails at once.
+
+    Raises:
+        BusyError: another process is training this recipe (nothing was written).
     """
+    keys = {"dataset": plan.spec.name, "adapter_id": plan.adapter_id}
+    with exclusive(lock_path(data_root, am.KIND, keys), f"adapter {plan.adapter_id} of {plan.spec.name}"):
+        return _train_from_spec(plan, data_root, code_version, device)
+
+
+def _train_from_spec(
+    plan: SpecTraining, data_root: Path, code_version: str, device: str
+) -> tuple[TrainResult, dict]:
     recorded = recorded_adapter(data_root, plan.spec.name, plan.adapter_id)
     result = train_lora(
         plan.dataset_dir,

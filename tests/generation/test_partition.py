@@ -19,7 +19,7 @@ from diffusion_assets.generation.partition import RunInfo, complete_batches, ver
 from diffusion_assets.generation.pngmeta import read_row
 from diffusion_assets.generation.run import generate_batch, plan_batches
 from diffusion_assets.manifests import generation as gm
-from diffusion_assets.manifests.io import glob, read_table, schema_problems
+from diffusion_assets.manifests.io import glob, lock_path, read_table, schema_problems
 from diffusion_assets.models.loading import LoadOptions
 from diffusion_assets.models.provider import ModelProvider
 from tests.conftest import write_catalog
@@ -206,7 +206,13 @@ def test_a_partition_another_process_is_writing_is_refused_untouched(project, ca
     manifest = first.manifest_path.read_bytes()
     (project / "data" / first.rows[0]["path"]).unlink()  # work the second run would do
     holder = subprocess.Popen(  # another process holds the partition's lock
-        [sys.executable, "-c", HOLD_LOCK, str(first.manifest_path.parent / ".lock")], stdout=subprocess.PIPE
+        [
+            sys.executable,
+            "-c",
+            HOLD_LOCK,
+            str(lock_path(project / "data", gm.KIND, {"catalog": "demo", "date": "2026-11-28"})),
+        ],
+        stdout=subprocess.PIPE,
     )
     try:
         assert holder.stdout.readline() == b"locked\n"
