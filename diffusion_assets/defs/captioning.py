@@ -10,12 +10,12 @@ from diffusion_assets.captioning.spec import CaptionerSpec
 from .conditions import captions_follow_images
 from .generation import generated_images
 from .partitions import generation_partitions, partitioned_check
-from .resources import ProjectResource
+from .resources import LeasedDevice, ProjectResource
 
 CAPTION_CODE_VERSION = "captions-v1"
 
 
-class CaptionerResource(dg.ConfigurableResource):
+class CaptionerResource(LeasedDevice):
     """Which captioner writes captions: a transformers model (`model`), the shapes world's own tiny
     captioner (`tiny`), or the generation prompt itself (`prompt`)."""
 
@@ -28,7 +28,8 @@ class CaptionerResource(dg.ConfigurableResource):
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps.")
     allow_download: bool = Field(False, description="Fetch missing weights from the hub at run time.")
 
-    def spec(self) -> CaptionerSpec:
+    def spec(self, device: str | None = None) -> CaptionerSpec:
+        """The captioner's spec; ``device`` overrides the field (the asset passes its leased one)."""
         return CaptionerSpec(
             mode=self.mode,
             model=self.model,
@@ -36,7 +37,7 @@ class CaptionerResource(dg.ConfigurableResource):
             template=self.template,
             max_new_tokens=self.max_new_tokens,
             batch_size=self.batch_size,
-            device=self.device,
+            device=device or self.device,
             allow_download=self.allow_download,
         )
 
@@ -81,7 +82,8 @@ def image_captions(context: dg.AssetExecutionContext, captioner: CaptionerResour
     from diffusion_assets.previews import markdown_table  # noqa: PLC0415
 
     keys = context.partition_key.keys_by_dimension
-    model = load_captioner(captioner.spec(), project.models_dir(), project.root_dir())
+    spec = captioner.spec(device=captioner.leased_device(context.log.warning))
+    model = load_captioner(spec, project.models_dir(), project.root_dir())
     run = RunInfo(context.run_id, str(context.partition_key), CAPTION_CODE_VERSION)
     result = caption_partition(
         keys["catalog"], keys["date"], project.data_dir(), model, run, captioner.batch_size

@@ -74,7 +74,7 @@ def evaluation_report(
     from diffusion_assets.datasets.load import load_spec  # noqa: PLC0415
     from diffusion_assets.evaluation.evaluate import RunSettings, evaluate_adapter  # noqa: PLC0415
     from diffusion_assets.evaluation.tables import write_manifest_partition  # noqa: PLC0415
-    from diffusion_assets.models.loading import locate, resolve_device  # noqa: PLC0415
+    from diffusion_assets.models.loading import locate  # noqa: PLC0415
     from diffusion_assets.models.presets import is_local_spec  # noqa: PLC0415
     from diffusion_assets.training.from_spec import latest_adapter, plan_training  # noqa: PLC0415
 
@@ -110,7 +110,7 @@ def evaluation_report(
         RunSettings(
             steps=config.steps,
             guidance=config.guidance,
-            device=resolve_device(gpu.device),
+            device=gpu.leased_device(context.log.warning),
             dagster_run_id=context.run_id,
             relative_to=data_root,
         ),
@@ -162,7 +162,10 @@ class ModelComparisonConfig(dg.Config):
     group_name="evaluation", pool="gpu", code_version=EVALUATION_CODE_VERSION, kinds={"html", "parquet"}
 )
 def model_comparison(
-    config: ModelComparisonConfig, gpu: GpuResource, project: ProjectResource
+    context: dg.AssetExecutionContext,
+    config: ModelComparisonConfig,
+    gpu: GpuResource,
+    project: ProjectResource,
 ) -> dg.MaterializeResult:
     """Two or more models over the same prompts and CPU seeds: side-by-side grids, CLIP-T, diversity
     and (on the shapes world) exact adherence, in one HTML report under data/reports/comparisons/."""
@@ -175,7 +178,7 @@ def model_comparison(
         eval_seeds,
         shapes_plan,
     )
-    from diffusion_assets.models.loading import locate, model_refs, resolve_device  # noqa: PLC0415
+    from diffusion_assets.models.loading import locate, model_refs  # noqa: PLC0415
     from diffusion_assets.models.presets import is_local_spec  # noqa: PLC0415
 
     root = project.root_dir()
@@ -202,7 +205,7 @@ def model_comparison(
         plan,
         clip_dir,
         project.data_dir() / "reports" / "comparisons" / name,
-        RunSettings(steps=config.steps, guidance=config.guidance, device=resolve_device(gpu.device),
+        RunSettings(steps=config.steps, guidance=config.guidance, device=gpu.leased_device(context.log.warning),
                     relative_to=project.data_dir()),
     )  # fmt: skip
     return dg.MaterializeResult(

@@ -77,7 +77,7 @@ def generated_images(
     for all of them (`models_loaded`), and each partition gets its own metadata and check results.
     If one partition of such a run fails, the partitions before it are on disk but recorded only when
     the run is retried (it skips their images, so nothing is generated twice)."""
-    provider = gpu.provider(project)
+    provider = gpu.provider(project, context.log.warning)
     if context.has_partition_key:  # one partition: its data version is its manifest's hash
         metadata, checks, manifest_sha256 = _generate(
             context, config, provider, project, context.partition_key

@@ -4,9 +4,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from diffusion_assets import paths
+from diffusion_assets.devices import DeviceLeases
 
 if TYPE_CHECKING:
     from diffusion_assets.models.provider import ModelProvider
@@ -49,14 +50,43 @@ class ProjectResource(dg.ConfigurableResource):
         raise FileNotFoundError(f"catalog '{name}' has no file {self.prompts_dir()}/{name}.yaml")
 
 
-class GpuResource(dg.ConfigurableResource):
+class LeasedDevice(dg.ConfigurableResource):
+    """Base of a resource with a ``device`` field: the device its run uses, leased on first use
+    (``devices.lease``: on a host with several GPUs, concurrent runs each take a different one) and
+    given back when Dagster tears the run's resources down, or when the process ends."""
+
+    device: str = "auto"
+    _leases: DeviceLeases | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._leases = DeviceLeases(f"run {context.run_id}" if context.run_id else "")
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._leases is not None:
+            self._leases.close()
+
+    def leased_device(self, log=None) -> str:
+        """``device`` resolved (``cuda:N``, ``mps`` or ``cpu``), holding a lease on it if a GPU.
+
+        ``log`` (e.g. ``context.log.warning``) hears once who holds the GPUs when it has to wait.
+        Raises what ``models.loading.resolve_device`` and ``devices.lease`` raise."""
+        if self._leases is None:  # called outside a Dagster run (a direct invocation)
+            self._leases = DeviceLeases()
+        return self._leases.device(self.device, log)
+
+
+class GpuResource(LeasedDevice):
     """The accelerator. One pipeline is loaded per step and reused for the whole partition.
 
     On unified-memory machines (NVIDIA DGX Spark, Apple silicon) CPU offload saves nothing: CPU and
     GPU share the same memory, so leave ``cpu_offload`` at ``none`` there.
     """
 
-    device: str = Field("auto", description="auto (cuda, then mps, then cpu), cuda, cuda:N, mps or cpu.")
+    device: str = Field(
+        "auto",
+        description="auto (cuda, then mps, then cpu), cuda, cuda:N, mps or cpu; with several GPUs, auto "
+        "and cuda lease a free one per run (DIFFUSION_ASSETS_GPUS lists those lent).",
+    )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="auto: bfloat16 on CUDA, float16 on MPS, float32 on CPU."
     )
@@ -70,13 +100,14 @@ class GpuResource(dg.ConfigurableResource):
     compile: bool = Field(False, description="torch.compile the denoiser (slow first batch).")
     allow_download: bool = Field(False, description="Fetch missing weights from the hub at run time.")
 
-    def provider(self, project: ProjectResource) -> "ModelProvider":
-        """A provider that loads (once) and caches the pipelines this step needs; torch loads here."""
+    def provider(self, project: ProjectResource, log=None) -> "ModelProvider":
+        """A provider that loads (once) and caches the pipelines this step needs, on the leased
+        device (``leased_device``); torch loads here."""
         from diffusion_assets.models.loading import LoadOptions  # noqa: PLC0415
         from diffusion_assets.models.provider import ModelProvider  # noqa: PLC0415
 
         options = LoadOptions(
-            device=self.device,
+            device=self.leased_device(log),
             dtype=self.dtype,
             attention_slicing=self.attention_slicing,
             vae_slicing=self.vae_slicing,

@@ -49,7 +49,6 @@ def lora_adapter(
     (SD/SDXL; Flux: diffusers') that diffusers, ComfyUI, Forge and A1111 load in full, with kohya ss_*
     and lineage keys in its header. An interrupted run resumes from its last
     checkpoint; an unchanged recipe keeps its adapter file untouched (same sha256, same data version)."""
-    from diffusion_assets.models.loading import resolve_device  # noqa: PLC0415
     from diffusion_assets.previews import thumbnail_markdown  # noqa: PLC0415
     from diffusion_assets.training.applies import lora_applies  # noqa: PLC0415
     from diffusion_assets.training.from_spec import plan_training, train_from_spec  # noqa: PLC0415
@@ -60,7 +59,7 @@ def lora_adapter(
         project.dataset_spec_path(name), data_root, project.models_dir(), project.root_dir(),
         overrides=config.model_dump(), run_id=context.run_id,
     )  # fmt: skip
-    device = resolve_device(gpu.device)
+    device = gpu.leased_device(context.log.warning)
     result, row = train_from_spec(plan, data_root, ADAPTER_CODE_VERSION, device=device)
     prompt = plan.config.validation_prompts[0] if plan.config.validation_prompts else "a photo"
     passed, details = lora_applies(

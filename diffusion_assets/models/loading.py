@@ -100,6 +100,10 @@ def locate(
 def resolve_device(device: str) -> str:
     """``auto`` → cuda, then mps, then cpu; ``cpu`` is always allowed (the way to opt out of a GPU).
 
+    A CUDA device always comes back with its index (``auto`` / ``cuda`` → ``cuda:<current device>``),
+    so what a manifest row records says which GPU made it. Which GPU a run takes on a host with
+    several is ``devices.lease``'s choice, not this function's.
+
     Raises:
         GpuNotUsableError: ``auto`` or ``cuda…`` on a machine with an NVIDIA driver whose torch cannot
             use it (a CPU-only build, or a CUDA build the driver cannot run); the message names the
@@ -109,7 +113,7 @@ def resolve_device(device: str) -> str:
     if device != "auto" and not device.startswith("cuda"):
         return device
     if torch.cuda.is_available():
-        return "cuda" if device == "auto" else device
+        return f"cuda:{torch.cuda.current_device()}" if device in ("auto", "cuda") else device
     # 1. a GPU this torch cannot see is an error, never a quiet CPU run
     refuse_cpu_fallback(
         device, torch.__version__, torch.version.cuda, find_nvidia_driver(), _cuda_init_error()
