@@ -26,7 +26,7 @@ from diffusion_assets.evaluation.generate import (
     save_png,
 )
 from diffusion_assets.evaluation.metrics import reference_images
-from diffusion_assets.evaluation.plan import EvaluationPlan, ModelComparisonPlan
+from diffusion_assets.evaluation.plan import EvaluationPlan, ModelComparisonPlan, seed_range
 from diffusion_assets.evaluation.scoring import score_images
 from diffusion_assets.files import atomic_write_text, sha256_file
 from diffusion_assets.models.hashing import folder_hash
@@ -288,6 +288,7 @@ def _finish(
         "clip": str(clip_dir),
         "reference": str(reference_dir) if reference_dir else None,
         "plan": plan.fingerprint(),
+        "seeds": seed_range(plan.seeds, plan.base_seed),
     }
     summary = tables.summarize(rows, variants, set_metrics, report_id=report_id, kind=kind, extra=run_facts)
     verdict = evaluation_passes(summary, thresholds) if thresholds is not None else None
@@ -302,6 +303,7 @@ def _finish(
         "CLIP": str(clip_dir),
         "reference images": str(reference_dir or "–"),
         "plan": plan.fingerprint(),
+        "seeds": run_facts["seeds"],
     }
     page = report.render_html(
         title=title,

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from diffusion_assets.seeds import SEED_DERIVATION_VERSION, purpose_seeds
+from diffusion_assets.seeds import SEED_DERIVATION_VERSION, SEED_PURPOSES, purpose_seeds
 from diffusion_assets.shapes.captions import STYLE_PHRASES, ShapeAttrs, caption
 from diffusion_assets.shapes.world import STYLES, all_combos
 
@@ -118,6 +118,23 @@ def eval_seeds(n: int, base_seed: int = EVAL_BASE_SEED) -> tuple[int, ...]:
 def tuning_seeds(n: int, base_seed: int = EVAL_BASE_SEED) -> tuple[int, ...]:
     """The first ``n`` tuning seeds (``seeds.TUNING_SEED_INDICES``), disjoint from ``eval_seeds``."""
     return purpose_seeds("tuning", n, base_seed)
+
+
+def seed_range(seeds: tuple[int, ...], base_seed: int = EVAL_BASE_SEED) -> str:
+    """Where a plan's seeds come from, as a report prints it: which documented range (report or
+    tuning, ``seeds.SEED_PURPOSES``), which indices of it and the base seed, or that they were given
+    by hand."""
+    n = len(seeds)
+    for purpose, indices in SEED_PURPOSES.items():
+        if 0 < n <= len(indices) and tuple(seeds) == purpose_seeds(purpose, n, base_seed):
+            others = ", ".join(
+                f"{other} {r[0]}–{r[-1]}" for other, r in SEED_PURPOSES.items() if other != purpose
+            )
+            return (
+                f"{n} {purpose} seeds: indices {indices[0]}–{indices[n - 1]} of the evaluation seed stream "
+                f"of base seed {base_seed} (the {purpose} range is {indices[0]}–{indices[-1]}; {others})"
+            )
+    return f"{n} seeds given by hand, from no documented range: {list(seeds)}"
 
 
 def _spread(items: list[ShapeAttrs], n: int) -> list[ShapeAttrs]:

@@ -178,6 +178,8 @@ def markdown_summary(summary: dict, passed: bool | None = None, reasons: Sequenc
             f"Trigger prompts, weight 1 vs 0: style rate gain **{_fmt(g['style'], 2)}**, "
             f"CLIP-T gain **{_fmt(g['clip_t'], 4)}** (cosine units)."
         )
+    if summary.get("seeds"):
+        lines.append(f"Seeds: {summary['seeds']}.")
     table = metric_table_rows(summary)
     columns = list(table[0]) if table else []
     lines.append(

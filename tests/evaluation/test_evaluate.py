@@ -6,12 +6,14 @@ import json
 import re
 
 import pyarrow.parquet as pq
+import pytest
 import torch
 from diffusers import DiffusionPipeline
 from PIL import Image
 
 from diffusion_assets.datasets.spec import Evaluation
 from diffusion_assets.evaluation import RunSettings, compare_models, evaluate_adapter
+from diffusion_assets.evaluation.plan import eval_seeds, seed_range, tuning_seeds
 from diffusion_assets.evaluation.tables import write_manifest_partition
 from diffusion_assets.files import sha256_file
 from diffusion_assets.manifests import evaluation as manifest
@@ -188,3 +190,24 @@ def test_manifest_partition_replaces_a_report_and_keeps_others(adapter_report, t
     table = pq.read_table(path)
     assert table.num_rows == len(rows) + 2
     assert path == io.partition_path(tmp_path, manifest.KIND, {"dataset": "outline"})
+
+
+def test_the_report_prints_where_its_seeds_come_from(adapter_report):
+    """Report seeds and tuning seeds come from disjoint documented ranges (``seeds.SEED_PURPOSES``);
+    the page and the UI summary say which, and which indices."""
+    expected = "2 report seeds: indices 0–1 of the evaluation seed stream of base seed"
+    assert expected in adapter_report.markdown
+    assert expected in adapter_report.html_path.read_text()
+    assert "tuning 1000000–1999999" in adapter_report.markdown
+
+
+@pytest.mark.parametrize(
+    ("seeds", "expected"),
+    [
+        (lambda: tuning_seeds(3), "3 tuning seeds: indices 1000000–1000002"),
+        (lambda: (1, 2), "2 seeds given by hand, from no documented range: [1, 2]"),
+        (lambda: eval_seeds(4)[1:], "3 seeds given by hand"),  # not the range's first n: not from it
+    ],
+)
+def test_seed_range_names_the_range_or_says_there_is_none(seeds, expected):
+    assert seed_range(seeds()).startswith(expected)
