@@ -21,8 +21,9 @@ One run does the whole loop of issue 4 on CPU, without Dagster:
 Printed (and appended as a JSON line to ``--log``): style rate = fraction read as ``outlined`` on trigger +
 held-out prompts at weight 1 (goal >= 0.90) and at weight 0 (goal <= 0.05); adherence = colour and shape and
 background correct, on the same prompts/seeds at weight 1 vs weight 0 (goal: within 5 points);
-leakage = fraction of no-trigger images read as outlined at weight 1 (lower is better); and the
-training CPU minutes.
+leakage = fraction of no-trigger images in which the checker reads anything (style, colour, shape,
+background) other than at weight 0, the evaluation's own rule (``evaluation.tables.leaked_attributes``;
+goal <= 0.05); and the training CPU minutes.
 
     python benchmarks/lora_style.py [--steps 1200] [--prior-per-prompt 4] [--lr 5e-4] ...
 """
@@ -47,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from diffusion_assets.evaluation.plan import tuning_seeds  # noqa: E402
+from diffusion_assets.evaluation.tables import READ_ATTRIBUTES, leaked_attributes  # noqa: E402
 from diffusion_assets.seeds import cpu_generator  # noqa: E402
 from diffusion_assets.shapes.captions import STYLE_PHRASES, ShapeAttrs, caption  # noqa: E402
 from diffusion_assets.shapes.checker import read_image  # noqa: E402
@@ -277,6 +279,21 @@ def evaluate(args: argparse.Namespace, adapter: Path) -> dict:
     def content(r, t):
         return r is not None and (r.colour, r.shape, r.background) == (t.colour, t.shape, t.background)
 
+    def leakage() -> float:
+        def row(r, kind: str) -> dict:
+            values = {"prompt_kind": kind}
+            for attr in READ_ATTRIBUTES:
+                values[f"read_{attr}"] = None if r is None else getattr(r, attr)
+            return values
+
+        pairs = zip(readings[0.0], readings[1.0], kinds, strict=True)
+        changed = [
+            bool(leaked_attributes(row(r0, k), row(r1, k), "outlined"))
+            for r0, r1, k in pairs
+            if k == "no_trigger"
+        ]
+        return round(float(np.mean(changed)), 4)
+
     styled = ("trigger", "held_out")
     out = {
         "n_trigger_images": sum(k in styled for k in kinds),
@@ -290,13 +307,16 @@ def evaluate(args: argparse.Namespace, adapter: Path) -> dict:
         "adherence_w1": rate(1.0, styled, content),
         "adherence_w1_held_out": rate(1.0, ("held_out",), content),
         "adherence_w0_held_out": rate(0.0, ("held_out",), content),
-        "leakage_w1": rate(1.0, ("no_trigger",), outlined),
+        "leakage_w1": leakage(),
         "no_trigger_adherence_w0": rate(0.0, ("no_trigger",), content),
         "no_trigger_adherence_w1": rate(1.0, ("no_trigger",), content),
     }
     out["adherence_drop_points"] = round(100 * (out["adherence_w0"] - out["adherence_w1"]), 1)
     out["goals_met"] = (
-        out["style_w1"] >= 0.9 and out["style_w0"] <= 0.05 and out["adherence_drop_points"] <= 5
+        out["style_w1"] >= 0.9
+        and out["style_w0"] <= 0.05
+        and out["adherence_drop_points"] <= 5
+        and out["leakage_w1"] <= 0.05
     )
     return out
 

@@ -128,6 +128,14 @@ class Evaluation(_Strict):
         description="Least change of CLIP-T in cosine units (CLIP-T / 100), weight 1 vs 0 on trigger "
         "prompts; negative allows a small drop; null disables.",
     )
+    max_leakage: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Most leakage allowed: the fraction of no-trigger images at weight 1 in which the "
+        "shapes checker reads anything (style, colour, shape, background) other than at weight 0; "
+        "null disables.",
+    )
 
 
 class Training(_Strict):

@@ -21,12 +21,13 @@ class Thresholds(Protocol):
 
     min_style_gain: float | None
     min_clip_t_gain: float | None
+    max_leakage: float | None
 
 
 def _threshold(thresholds: Thresholds | Mapping[str, float | None], name: str) -> float | None:
     if isinstance(thresholds, Mapping):
         return thresholds.get(name)
-    return getattr(thresholds, name)
+    return getattr(thresholds, name, None)
 
 
 def evaluation_passes(
@@ -63,4 +64,18 @@ def evaluation_passes(
             )
         elif value < threshold:
             reasons.append(f"{label} {value:.4f} < {name} {threshold:.4f}{hint}")
+    threshold = _threshold(thresholds, "max_leakage")
+    if threshold is not None:
+        value = gains.get("leakage")
+        if value is None:
+            reasons.append(
+                "leakage not measured: the plan needs no-trigger prompts at weights 0 and 1 and the "
+                "shapes checker (or set max_leakage to null)"
+            )
+        elif value > threshold:
+            reasons.append(
+                f"leakage {value:.4f} > max_leakage {threshold:.4f}: at weight 1 the adapter changes "
+                "no-trigger images (style, colour, shape or background) that did not ask for it; add "
+                "prior-preservation images or lower the learning rate"
+            )
     return not reasons, reasons

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -181,18 +182,20 @@ def distribution_distances(
     return out
 
 
-def shapes_scores(image: Image.Image, prompt: str, target_style: str | None) -> dict[str, bool] | None:
-    """The shapes checker's verdict on one image: colour/shape/background/all against the prompt, and
-    ``style`` = read as ``target_style`` (the prompt's own style when None). None if the prompt does not
-    parse as a shapes caption."""
+def shapes_scores(image: Image.Image, prompt: str, target_style: str | None) -> dict | None:
+    """The shapes checker's verdict on one image: colour/shape/background/all against the prompt,
+    ``style`` = read as ``target_style`` (the prompt's own style when None), and ``reading``: what the
+    checker read (``{"colour", "shape", "background", "style"}``, None when it found no shape), which
+    leakage compares across adapter weights. None if the prompt does not parse as a shapes caption."""
     try:
         expected = parse_caption(prompt)
     except ValueError:
         return None
     hits = adherence(image, expected)
+    seen = read_image(image).attrs
     if target_style is not None:
-        seen = read_image(image).attrs
         hits["style"] = seen is not None and seen.style == target_style
+    hits["reading"] = None if seen is None else dict(asdict(seen))
     return hits
 
 

@@ -227,7 +227,9 @@ def render_html(
             + ("–" if gains["style"] is None else f"{gains['style']:.3f}")
             + "</b>, CLIP-T gain <b>"
             + ("–" if gains["clip_t"] is None else f"{gains['clip_t']:.4f}")
-            + "</b> (cosine units).</p>"
+            + "</b> (cosine units); leakage (no-trigger images changed at weight 1) <b>"
+            + ("–" if gains.get("leakage") is None else f"{gains['leakage']:.3f}")
+            + "</b>.</p>"
         )
     out.append("<h2>Metrics</h2>" + _table(metric_table_rows(summary)))
     out.append("<h3>By prompt kind</h3>" + _table(_kind_rows(summary)))

@@ -21,7 +21,7 @@ from diffusion_assets.files import RECORD_WAIT, exclusive
 from diffusion_assets.manifests import evaluation as manifest
 from diffusion_assets.manifests import io
 
-ROW_SCORES = ("clip_t", "clip_i", "adherence_all", "style_ok")
+ROW_SCORES = ("clip_t", "clip_i", "adherence_all", "style_ok", "leaked")
 """Per-image columns averaged into a variant's summary (booleans become rates)."""
 SUMMARY_NAMES = {
     "clip_t": "CLIP-T",
@@ -32,7 +32,10 @@ SUMMARY_NAMES = {
     "diversity": "diversity",
     "adherence_all": "adherence",
     "style_ok": "style rate",
+    "leaked": "leakage",
 }
+READ_ATTRIBUTES = ("colour", "shape", "background", "style")
+"""What the shapes checker reads; leakage is any of them changing unasked (``leaked_attributes``)."""
 
 
 def row_id(report_id: str, model: str, prompt: str, seed: int, weight: float | None) -> str:
@@ -80,10 +83,40 @@ def build_rows(
                 "shape_ok": shapes.get("shape"),
                 "background_ok": shapes.get("background"),
                 "style_ok": shapes.get("style"),
+                **{f"read_{a}": (shapes.get("reading") or {}).get(a) for a in READ_ATTRIBUTES},
+                "leaked": None,
+                "leaked_attributes": None,
                 "created_at": created_at,
                 "dagster_run_id": dagster_run_id,
             }
         )
+    return mark_leakage(rows, plan.target_style)
+
+
+def leaked_attributes(base: dict, row: dict, target_style: str | None) -> list[str]:
+    """What the checker read differently in ``row`` than in ``base`` (the same prompt and seed at
+    weight 0) that the prompt did not ask for: for a no-trigger prompt any change (an outline adapter
+    that stripes a circle leaks); for a trigger prompt any change but the style becoming
+    ``target_style``. A shape found at one weight and not at the other changes every attribute."""
+    changed = [a for a in READ_ATTRIBUTES if row[f"read_{a}"] != base[f"read_{a}"]]
+    asked = row["prompt_kind"] != "no_trigger" and target_style is not None
+    if asked and row["read_style"] == target_style:
+        changed = [a for a in changed if a != "style"]
+    return changed
+
+
+def mark_leakage(rows: list[dict], target_style: str | None) -> list[dict]:
+    """Fill ``leaked`` and ``leaked_attributes`` of every adapter-weighted row from its weight-0 twin
+    (same model, prompt and seed); rows at weight 0, without a twin, or off the shapes world stay null."""
+    base = {(r["model"], r["prompt"], r["seed"]): r for r in rows if r["weight"] == 0.0}
+    for row in rows:
+        twin = base.get((row["model"], row["prompt"], row["seed"]))
+        if row["weight"] in (None, 0.0) or twin is None:
+            continue
+        if row["adherence_all"] is None or twin["adherence_all"] is None:
+            continue
+        changed = leaked_attributes(twin, row, target_style)
+        row["leaked"], row["leaked_attributes"] = bool(changed), ",".join(changed) or None
     return rows
 
 
@@ -110,11 +143,11 @@ def summarize(
     for variant in variants:
         mine = [r for r in rows if _matches(r, variant)]
         entry = {"label": variant.label, "model": variant.model, "weight": variant.weight, "n": len(mine)}
-        entry |= {key: _mean([r[key] for r in mine]) for key in ROW_SCORES}
+        entry |= {key: _mean([r.get(key) for r in mine]) for key in ROW_SCORES}
         entry |= {"kid_mean": None, "kid_std": None, "fd": None, "diversity": None}
         entry |= (set_metrics or {}).get(variant.label, {})
         entry["by_kind"] = {
-            k: {key: _mean([r[key] for r in mine if r["prompt_kind"] == k]) for key in ROW_SCORES}
+            k: {key: _mean([r.get(key) for r in mine if r["prompt_kind"] == k]) for key in ROW_SCORES}
             | {"n": sum(r["prompt_kind"] == k for r in mine)}
             for k in PROMPT_KINDS
             if any(r["prompt_kind"] == k for r in mine)
@@ -127,10 +160,13 @@ def summarize(
 
 
 def gains(entries: Sequence[dict], kind: str = "trigger") -> dict[str, float | None]:
-    """Weight 1 minus weight 0 on ``kind`` prompts: style rate (fraction) and CLIP-T (cosine units)."""
+    """Weight 1 minus weight 0 on ``kind`` prompts: style rate (fraction) and CLIP-T (cosine units);
+    and ``leakage``: the fraction of no-trigger images at weight 1 where anything changed from weight 0
+    (``leaked_attributes``)."""
     by_weight = {e["weight"]: e["by_kind"].get(kind, {}) for e in entries}
     base, full = by_weight.get(0.0), by_weight.get(1.0)
-    out: dict[str, float | None] = {"style": None, "clip_t": None}
+    untriggered = next((e["by_kind"].get("no_trigger", {}) for e in entries if e["weight"] == 1.0), {})
+    out: dict[str, float | None] = {"style": None, "clip_t": None, "leakage": untriggered.get("leaked")}
     if base is None or full is None:
         return out
     if base.get("style_ok") is not None and full.get("style_ok") is not None:
@@ -162,6 +198,7 @@ def metric_table_rows(summary: dict) -> list[dict[str, str]]:
                 "diversity": _fmt(entry["diversity"]),
                 "adherence": _fmt(entry["adherence_all"], 2),
                 "style rate": _fmt(entry["style_ok"], 2),
+                "leakage": _fmt(entry.get("leaked"), 2),
             }
         )
     return table
@@ -176,7 +213,8 @@ def markdown_summary(summary: dict, passed: bool | None = None, reasons: Sequenc
     if g:
         lines.append(
             f"Trigger prompts, weight 1 vs 0: style rate gain **{_fmt(g['style'], 2)}**, "
-            f"CLIP-T gain **{_fmt(g['clip_t'], 4)}** (cosine units)."
+            f"CLIP-T gain **{_fmt(g['clip_t'], 4)}** (cosine units); leakage (no-trigger images "
+            f"changed at weight 1) **{_fmt(g.get('leakage'), 2)}**."
         )
     if summary.get("seeds"):
         lines.append(f"Seeds: {summary['seeds']}.")

@@ -94,6 +94,26 @@ SCHEMA = pa.schema(
             pa.bool_(),
             metadata={"doc": "read as the plan's target style (or the prompt's own style if none)"},
         ),
+        pa.field(
+            "read_colour", pa.string(), metadata={"doc": "shapes checker's reading; null: no shape found"}
+        ),
+        pa.field("read_shape", pa.string()),
+        pa.field("read_background", pa.string()),
+        pa.field("read_style", pa.string(), metadata={"doc": "filled | outlined | striped"}),
+        pa.field(
+            "leaked",
+            pa.bool_(),
+            metadata={
+                "doc": "something the prompt did not ask for changed from this prompt and seed at weight 0 "
+                "(any reading for no-trigger prompts; all but a change to the target style for trigger "
+                "prompts); null at weight 0 and off the shapes world"
+            },
+        ),
+        pa.field(
+            "leaked_attributes",
+            pa.string(),
+            metadata={"doc": "comma-separated: colour,shape,background,style"},
+        ),
         # run
         pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("dagster_run_id", pa.string()),
