@@ -315,6 +315,7 @@ def _finish(
         metric_png=report.metric_plot(summary),
         loss_png=report.loss_plot(loss_path),
         verdict=verdict,
+        cells=list(zip(images, rows, strict=True)),
     )
     # 3. the files
     html_path = atomic_write_text(out / "report.html", page)

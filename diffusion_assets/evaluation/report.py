@@ -156,7 +156,7 @@ def _kind_rows(summary: dict) -> list[dict[str, str]]:
     for entry in summary["variants"]:
         for kind, values in entry["by_kind"].items():
             row = {"variant": entry["label"], "prompts": kind, "n": str(values["n"])}
-            for key in ("clip_t", "clip_i", "adherence_all", "style_ok"):
+            for key in ("clip_t", "clip_i", "adherence_all", "style_ok", "leaked"):
                 row[SUMMARY_NAMES[key]] = "–" if values.get(key) is None else f"{values[key]:.3f}"
             rows.append(row)
     return rows
@@ -197,6 +197,10 @@ th { background: #f3f3f3; }
 .row { font-size: 0.85em; padding-right: 0.5em; }
 .kind { color: #888; font-size: 0.85em; }
 .pass { color: #080; } .fail { color: #b00; }
+.seeds { display: flex; flex-wrap: wrap; gap: 1.2em; } .seed { text-align: center; font-size: 0.8em; }
+.cells { display: flex; flex-wrap: wrap; gap: 0.3em; }
+.cell { margin: 0; width: 10em; font-size: 0.75em; overflow-wrap: anywhere; } .cell img { image-rendering: pixelated; }
+.cell.miss img { outline: 3px solid #b00; } .why { color: #b00; }
 """
 
 
@@ -211,8 +215,13 @@ def render_html(
     metric_png: bytes | None,
     loss_png: bytes | None,
     verdict: tuple[bool, Sequence[str]] | None = None,
+    cells: Sequence[tuple[GeneratedImage, dict]] = (),
 ) -> str:
-    """The whole report as one HTML string (pictures inlined; nothing else is referenced)."""
+    """The whole report as one HTML string (pictures inlined; nothing else is referenced).
+
+    ``cells`` (each image with its manifest row) give the per-prompt view: for every prompt, each
+    seed's variants side by side with what the shapes checker read under each image, and every miss
+    gathered in one section (``misses``). Without them the page shows the seed grids."""
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"]
     out.append(f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>")
     out.append(_table([{"": k, "value": v} for k, v in facts.items()]))
@@ -239,6 +248,87 @@ def render_html(
         out.append(f'<img alt="metrics" src="{data_uri(metric_png)}">')
     if loss_png:
         out.append(f'<h2>Training loss</h2><img alt="loss" src="{data_uri(loss_png)}">')
-    out.append("<h2>Images</h2><p>One grid per seed: rows are prompts, columns are variants.</p>")
-    out += [_grid_html(grid, plan, variants, s) for s, grid in enumerate(grids)]
+    if cells:
+        out.append(_misses_html(cells, plan))
+        out.append(_prompts_html(cells, plan, variants))
+    else:
+        out.append("<h2>Images</h2><p>One grid per seed: rows are prompts, columns are variants.</p>")
+        out += [_grid_html(grid, plan, variants, s) for s, grid in enumerate(grids)]
     return "".join(out) + "</body></html>"
+
+
+def reading_text(row: dict) -> str:
+    """What the shapes checker read in one image, as shown under it ("" off the shapes world)."""
+    if row.get("adherence_all") is None:
+        return ""
+    if row.get("read_shape") is None:
+        return "unreadable: no shape found"
+    return f"{row['read_colour']} {row['read_shape']}, {row['read_background']} ground, {row['read_style']}"
+
+
+def misses(row: dict, target_style: str | None) -> list[str]:
+    """Why an image is a miss, one reason per failure (empty: not a miss): content the prompt asked
+    for and did not get; the target style missing from a trigger prompt at weight 1; leakage."""
+    reasons = []
+    if row.get("adherence_all") is False:
+        wrong = [a for a in ("colour", "shape", "background") if row.get(f"{a}_ok") is False]
+        reasons.append("content: wrong " + (", ".join(wrong) or "reading"))
+    if (
+        target_style is not None
+        and row.get("prompt_kind") != "no_trigger"
+        and row.get("weight") == 1.0
+        and row.get("style_ok") is False
+    ):
+        reasons.append(f"style: read {row.get('read_style') or 'nothing'}, wanted {target_style}")
+    if row.get("leaked"):
+        reasons.append(f"leaked: {row.get('leaked_attributes')} changed from weight 0")
+    return reasons
+
+
+def _cell_html(image: GeneratedImage, row: dict, label: str, reasons: Sequence[str]) -> str:
+    with Image.open(image.path) as tile:
+        png = png_bytes(tile.convert("RGB"))
+    klass = "cell miss" if reasons else "cell"
+    under = html.escape(reading_text(row))
+    why = "".join(f"<br><span class='why'>✗ {html.escape(r)}</span>" for r in reasons)
+    return (
+        f"<figure class='{klass}'><img alt='{html.escape(label)}' src='{data_uri(png)}' "
+        f"width='{DISPLAY_CELL}' height='{DISPLAY_CELL}'><figcaption><b>{html.escape(label)}</b>"
+        f"<br>{under}{why}</figcaption></figure>"
+    )
+
+
+def _prompts_html(cells: Sequence[tuple[GeneratedImage, dict]], plan: EvaluationPlan, variants) -> str:
+    by_key = {(g.prompt_index, g.seed_index, g.variant.label): (g, r) for g, r in cells}
+    out = [
+        "<h2>Images by prompt</h2><p>For each prompt and seed, the variants side by side, with what the "
+        "shapes checker read under each image; ✗ marks a miss.</p>"
+    ]
+    for p, prompt in enumerate(plan.prompts):
+        out.append(
+            f"<h3>{html.escape(prompt.text)} <span class='kind'>{prompt.kind}</span></h3><div class='seeds'>"
+        )
+        for s, seed in enumerate(plan.seeds):
+            figures = [
+                _cell_html(
+                    *by_key[(p, s, v.label)], v.label, misses(by_key[(p, s, v.label)][1], plan.target_style)
+                )
+                for v in variants
+                if (p, s, v.label) in by_key
+            ]
+            out.append(f"<div class='seed'><div class='cells'>{''.join(figures)}</div>seed {seed}</div>")
+        out.append("</div>")
+    return "".join(out)
+
+
+def _misses_html(cells: Sequence[tuple[GeneratedImage, dict]], plan: EvaluationPlan) -> str:
+    missed = [(g, r, misses(r, plan.target_style)) for g, r in cells]
+    missed = [(g, r, why) for g, r, why in missed if why]
+    out = [f"<h2>Misses ({len(missed)} of {len(cells)} images)</h2>"]
+    if not missed:
+        return out[0] + "<p>none</p>"
+    out.append("<div class='cells'>")
+    for image, row, why in missed:
+        label = f"{image.variant.label}, seed {row['seed']}: {row['prompt']}"
+        out.append(_cell_html(image, row, label, why))
+    return "".join(out) + "</div>"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -14,6 +15,7 @@ from PIL import Image
 from diffusion_assets.datasets.spec import Evaluation
 from diffusion_assets.evaluation import RunSettings, compare_models, evaluate_adapter
 from diffusion_assets.evaluation.plan import eval_seeds, seed_range, tuning_seeds
+from diffusion_assets.evaluation.report import misses, reading_text
 from diffusion_assets.evaluation.tables import write_manifest_partition
 from diffusion_assets.files import sha256_file
 from diffusion_assets.manifests import evaluation as manifest
@@ -134,7 +136,9 @@ def test_summary_has_every_metric_per_weight(adapter_report):
 def test_html_is_self_contained(adapter_report):
     page = adapter_report.html_path.read_text()
     sources = re.findall(r"""src=["']([^"']*)""", page)
-    assert len(sources) == len(PLAN.seeds) + 2  # grids, metric plot, loss curve
+    rows = pq.read_table(adapter_report.metrics_path).to_pylist()
+    n_missed = sum(bool(misses(r, PLAN.target_style)) for r in rows)
+    assert len(sources) == len(rows) + n_missed + 2  # every image, the misses again, the two plots
     assert all(s.startswith("data:image/png;base64,") for s in sources)
     assert "href=" not in page and "<link" not in page and "<script" not in page
     assert "Training loss" in page and "biased upward" in page
@@ -216,3 +220,61 @@ def test_the_report_prints_where_its_seeds_come_from(adapter_report):
 )
 def test_seed_range_names_the_range_or_says_there_is_none(seeds, expected):
     assert seed_range(seeds()).startswith(expected)
+
+
+def test_each_prompt_shows_its_weights_side_by_side_with_the_checkers_reading(adapter_report):
+    page = adapter_report.html_path.read_text()
+    rows = pq.read_table(adapter_report.metrics_path).to_pylist()
+    missed = [r for r in rows if misses(r, PLAN.target_style)]
+    assert f"Misses ({len(missed)} of {len(rows)} images)" in page
+    for row in rows:
+        assert html.escape(reading_text(row)) in page
+    for prompt in PLAN.prompts:  # one section per prompt, its seeds in order, each with w=0, w=0.5, w=1
+        section = page.split(f"<h3>{html.escape(prompt.text)} ", 1)[1].split("<h3>", 1)[0]
+        assert re.findall(r"<b>(w=[0-9.]+)</b>", section) == ["w=0", "w=0.5", "w=1"] * len(PLAN.seeds)
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ({"adherence_all": True, "prompt_kind": "trigger", "weight": 1.0, "style_ok": True}, []),
+        (
+            {
+                "adherence_all": True,
+                "prompt_kind": "held_out",
+                "weight": 1.0,
+                "style_ok": False,
+                "read_style": "filled",
+            },
+            ["style: read filled, wanted outlined"],
+        ),
+        ({"adherence_all": True, "prompt_kind": "trigger", "weight": 0.5, "style_ok": False}, []),
+        (
+            {
+                "adherence_all": False,
+                "colour_ok": True,
+                "shape_ok": False,
+                "background_ok": True,
+                "weight": 0.0,
+            },
+            ["content: wrong shape"],
+        ),
+        (
+            {
+                "adherence_all": True,
+                "prompt_kind": "no_trigger",
+                "weight": 1.0,
+                "leaked": True,
+                "leaked_attributes": "style",
+            },
+            ["leaked: style changed from weight 0"],
+        ),
+    ],
+)
+def test_a_miss_says_why(row, expected):
+    assert misses(row, "outlined") == expected
+
+
+def test_an_unreadable_image_says_so_under_it():
+    assert reading_text({"adherence_all": False, "read_shape": None}) == "unreadable: no shape found"
+    assert reading_text({"adherence_all": None}) == ""  # off the shapes world: nothing to read
