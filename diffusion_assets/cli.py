@@ -12,6 +12,7 @@ diffusion-assets lineage PNG|ID|SHA [--json]   trace an image (or --adapter/--da
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -133,6 +134,10 @@ def _lineage(args: argparse.Namespace) -> int:
     return run_lineage(args)
 
 
+INSTANCE_COMMANDS = ("sync-partitions", "materialize", "demo")
+"""Commands that record runs in a Dagster instance (``DAGSTER_HOME``)."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="diffusion-assets", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -177,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", help="data root (default: DIFFUSION_ASSETS_DATA or <root>/data)")
     p.set_defaults(func=_lineage)
     args = parser.parse_args(argv)
+    if args.command in INSTANCE_COMMANDS and not os.environ.get("DAGSTER_HOME"):
+        # the project's own instance, as `make` sets it: never Dagster's "DAGSTER_HOME is not set"
+        home = paths.project_root() / ".dagster_home"
+        home.mkdir(exist_ok=True)
+        os.environ["DAGSTER_HOME"] = str(home)
+        print(f"DAGSTER_HOME is not set: using the project's instance {home}", file=sys.stderr)
     return args.func(args)
 
 

@@ -206,3 +206,15 @@ def test_webserver_serves_one_code_location_named_diffusion_assets(project, tmp_
 def test_help_and_presets_run(command):
     out = _run([str(BIN / "diffusion-assets"), *command], dict(os.environ)).stdout
     assert "sdxl" in out or "validate" in out
+
+
+def test_instance_commands_use_the_projects_instance_when_dagster_home_is_unset(project):
+    """`diffusion-assets materialize` typed in a shell without DAGSTER_HOME (as the README's CLI
+    line reads) records in the project's `.dagster_home`, as `make` would, instead of Dagster's
+    "DAGSTER_HOME is not set" traceback."""
+    write_catalog(project, "demo", "defaults: {model: sd15}\nentries: [{id: a, prompt: x}]")
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    result = _run([str(BIN / "diffusion-assets"), "sync-partitions"], env)
+    assert f"using the project's instance {project / '.dagster_home'}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert any((project / ".dagster_home").iterdir())  # the instance's storage is there
