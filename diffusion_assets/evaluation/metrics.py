@@ -186,16 +186,19 @@ def shapes_scores(image: Image.Image, prompt: str, target_style: str | None) -> 
     """The shapes checker's verdict on one image: colour/shape/background/all against the prompt,
     ``style`` = read as ``target_style`` (the prompt's own style when None), and ``reading``: what the
     checker read (``{"colour", "shape", "background", "style"}``, None when it found no shape), which
-    leakage compares across adapter weights. None if the prompt does not parse as a shapes caption."""
+    leakage compares across adapter weights; ``unreadable``: why it could not read the image (None if
+    it could; an unreadable image misses every attribute). None if the prompt is not a shapes caption."""
     try:
         expected = parse_caption(prompt)
     except ValueError:
         return None
     hits = adherence(image, expected)
-    seen = read_image(image).attrs
+    read = read_image(image)
+    seen = read.attrs
     if target_style is not None:
         hits["style"] = seen is not None and seen.style == target_style
     hits["reading"] = None if seen is None else dict(asdict(seen))
+    hits["unreadable"] = read.unreadable
     return hits
 
 

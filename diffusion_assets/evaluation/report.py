@@ -262,7 +262,7 @@ def reading_text(row: dict) -> str:
     if row.get("adherence_all") is None:
         return ""
     if row.get("read_shape") is None:
-        return "unreadable: no shape found"
+        return f"unreadable: {row.get('read_problem') or 'no shape found'}"
     return f"{row['read_colour']} {row['read_shape']}, {row['read_background']} ground, {row['read_style']}"
 
 

@@ -21,7 +21,7 @@ from diffusion_assets.files import RECORD_WAIT, exclusive
 from diffusion_assets.manifests import evaluation as manifest
 from diffusion_assets.manifests import io
 
-ROW_SCORES = ("clip_t", "clip_i", "adherence_all", "style_ok", "leaked")
+ROW_SCORES = ("clip_t", "clip_i", "adherence_all", "style_ok", "leaked", "unreadable")
 """Per-image columns averaged into a variant's summary (booleans become rates)."""
 SUMMARY_NAMES = {
     "clip_t": "CLIP-T",
@@ -33,6 +33,7 @@ SUMMARY_NAMES = {
     "adherence_all": "adherence",
     "style_ok": "style rate",
     "leaked": "leakage",
+    "unreadable": "unreadable",
 }
 READ_ATTRIBUTES = ("colour", "shape", "background", "style")
 """What the shapes checker reads; leakage is any of them changing unasked (``leaked_attributes``)."""
@@ -84,6 +85,7 @@ def build_rows(
                 "background_ok": shapes.get("background"),
                 "style_ok": shapes.get("style"),
                 **{f"read_{a}": (shapes.get("reading") or {}).get(a) for a in READ_ATTRIBUTES},
+                "read_problem": shapes.get("unreadable"),
                 "leaked": None,
                 "leaked_attributes": None,
                 "created_at": created_at,
@@ -120,6 +122,14 @@ def mark_leakage(rows: list[dict], target_style: str | None) -> list[dict]:
     return rows
 
 
+def _score(row: dict, key: str):
+    """A row's value for a summary score; ``unreadable`` is derived (the checker's ``read_problem`` is
+    set), None off the shapes world."""
+    if key == "unreadable":
+        return None if row.get("adherence_all") is None else row.get("read_problem") is not None
+    return row.get(key)
+
+
 def _mean(values: Sequence) -> float | None:
     present = [float(v) for v in values if v is not None]
     return float(np.mean(present)) if present else None
@@ -143,11 +153,11 @@ def summarize(
     for variant in variants:
         mine = [r for r in rows if _matches(r, variant)]
         entry = {"label": variant.label, "model": variant.model, "weight": variant.weight, "n": len(mine)}
-        entry |= {key: _mean([r.get(key) for r in mine]) for key in ROW_SCORES}
+        entry |= {key: _mean([_score(r, key) for r in mine]) for key in ROW_SCORES}
         entry |= {"kid_mean": None, "kid_std": None, "fd": None, "diversity": None}
         entry |= (set_metrics or {}).get(variant.label, {})
         entry["by_kind"] = {
-            k: {key: _mean([r.get(key) for r in mine if r["prompt_kind"] == k]) for key in ROW_SCORES}
+            k: {key: _mean([_score(r, key) for r in mine if r["prompt_kind"] == k]) for key in ROW_SCORES}
             | {"n": sum(r["prompt_kind"] == k for r in mine)}
             for k in PROMPT_KINDS
             if any(r["prompt_kind"] == k for r in mine)
@@ -199,6 +209,7 @@ def metric_table_rows(summary: dict) -> list[dict[str, str]]:
                 "adherence": _fmt(entry["adherence_all"], 2),
                 "style rate": _fmt(entry["style_ok"], 2),
                 "leakage": _fmt(entry.get("leaked"), 2),
+                "unreadable": _fmt(entry.get("unreadable"), 2),
             }
         )
     return table

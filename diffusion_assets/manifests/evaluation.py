@@ -101,6 +101,11 @@ SCHEMA = pa.schema(
         pa.field("read_background", pa.string()),
         pa.field("read_style", pa.string(), metadata={"doc": "filled | outlined | striped"}),
         pa.field(
+            "read_problem",
+            pa.string(),
+            metadata={"doc": "why the checker could not read the image (a miss); null when it could"},
+        ),
+        pa.field(
             "leaked",
             pa.bool_(),
             metadata={

@@ -101,6 +101,7 @@ def test_shapes_scores_read_style_against_the_target():
         "style": True,
         "all": True,
         "reading": {"colour": "red", "shape": "square", "background": "black", "style": "outlined"},
+        "unreadable": None,
     }
     assert shapes_scores(image, plain, None)["style"] is False  # the prompt's own style is filled
     assert shapes_scores(image, "a photo of a cat", "outlined") is None
