@@ -13,7 +13,7 @@ from .training import lora_adapter
 if TYPE_CHECKING:
     from diffusion_assets.evaluation.plan import EvaluationPlan
 
-EVALUATION_CODE_VERSION = "evaluation-v1"
+EVALUATION_CODE_VERSION = "evaluation-v2"
 
 
 class EvaluationConfig(dg.Config):
