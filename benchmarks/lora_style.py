@@ -47,7 +47,7 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from diffusion_assets.evaluation.plan import tuning_seeds  # noqa: E402
+from diffusion_assets.evaluation.plan import seed_range, tuning_seeds  # noqa: E402
 from diffusion_assets.evaluation.tables import READ_ATTRIBUTES, leaked_attributes  # noqa: E402
 from diffusion_assets.seeds import cpu_generator  # noqa: E402
 from diffusion_assets.shapes.captions import STYLE_PHRASES, ShapeAttrs, caption  # noqa: E402
@@ -299,6 +299,7 @@ def evaluate(args: argparse.Namespace, adapter: Path) -> dict:
         "n_trigger_images": sum(k in styled for k in kinds),
         "n_no_trigger_images": sum(k == "no_trigger" for k in kinds),
         "seeds": list(seeds),
+        "seed_range": seed_range(seeds),
         "style_w1": rate(1.0, styled, outlined),
         "style_w1_seen": rate(1.0, ("trigger",), outlined),
         "style_w1_held_out": rate(1.0, ("held_out",), outlined),
@@ -351,6 +352,11 @@ def main(argv: list[str] | None = None) -> None:
         "goals_met",
     )
     print(" ".join(f"{k}={result[k]}" for k in keys), flush=True)
+    print(
+        f"on {result['n_trigger_images']} trigger and {result['n_no_trigger_images']} no-trigger images; "
+        f"{result['seed_range']}",
+        flush=True,
+    )
     if args.log:
         with args.log.open("a") as fh:
             fh.write(json.dumps(result) + "\n")
