@@ -47,6 +47,8 @@ class Captioner(ABC):
     mode: CaptionerMode
     captioner_id: str
     weights_hash: str | None
+    device: str | None = None
+    """Where the model runs (``cuda:N``, ``mps``, ``cpu``); None when no model runs (prompt mode)."""
 
     @abstractmethod
     def caption(

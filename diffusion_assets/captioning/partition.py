@@ -114,6 +114,7 @@ def _caption_partition(
                 "captioner_weights_hash": described["captioner_weights_hash"],
                 "template": described.get("captioner_template"),
                 "captioner_settings": settings,
+                "device": None if captioner.device is None else str(captioner.device),
                 "dagster_run_id": run.run_id,
                 "partition_key": run.partition_key,
                 "asset_code_version": run.code_version,

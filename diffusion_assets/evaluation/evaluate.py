@@ -281,6 +281,7 @@ def _finish(
         created_at=created_at or datetime.now(UTC),
         dagster_run_id=settings.dagster_run_id,
         relative_to=settings.relative_to,
+        device=settings.device,
     )
     run_facts = {
         "steps": settings.steps,

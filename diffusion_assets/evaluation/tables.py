@@ -55,8 +55,10 @@ def build_rows(
     created_at: datetime,
     dagster_run_id: str | None = None,
     relative_to: Path | None = None,
+    device: str | None = None,
 ) -> list[dict]:
-    """One manifest row per image; ``scores[i]`` holds ``clip_t``, ``clip_i`` and the shapes verdict."""
+    """One manifest row per image; ``scores[i]`` holds ``clip_t``, ``clip_i`` and the shapes verdict;
+    ``device`` is where the images were made."""
     rows = []
     for image, score in zip(images, scores, strict=True):
         prompt = plan.prompts[image.prompt_index]
@@ -88,6 +90,7 @@ def build_rows(
                 "read_problem": shapes.get("unreadable"),
                 "leaked": None,
                 "leaked_attributes": None,
+                "device": device,
                 "created_at": created_at,
                 "dagster_run_id": dagster_run_id,
             }

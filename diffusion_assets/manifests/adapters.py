@@ -67,6 +67,7 @@ SCHEMA = pa.schema(
         pa.field(
             "peak_memory_bytes", pa.int64(), metadata={"doc": "CUDA max allocated, else process max RSS"}
         ),
+        pa.field("device", pa.string(), metadata={"doc": "cuda:N (the leased GPU), mps or cpu"}),
         # run
         pa.field("dagster_run_id", pa.string()),
         pa.field("asset_code_version", pa.string(), nullable=False),

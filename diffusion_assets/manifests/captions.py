@@ -34,6 +34,11 @@ SCHEMA = pa.schema(
             nullable=False,
             metadata={"doc": "JSON: prompt, tokens, dtype..."},
         ),
+        pa.field(
+            "device",
+            pa.string(),
+            metadata={"doc": "cuda:N (the leased GPU), mps or cpu; null for prompt mode"},
+        ),
         pa.field("dagster_run_id", pa.string()),
         pa.field("partition_key", pa.string(), nullable=False),
         pa.field("asset_code_version", pa.string(), nullable=False),

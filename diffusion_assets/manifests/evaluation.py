@@ -120,6 +120,7 @@ SCHEMA = pa.schema(
             metadata={"doc": "comma-separated: colour,shape,background,style"},
         ),
         # run
+        pa.field("device", pa.string(), metadata={"doc": "cuda:N (the leased GPU), mps or cpu"}),
         pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("dagster_run_id", pa.string()),
     ]

@@ -231,6 +231,7 @@ def train_lora(
         steps=step,
         **loss_figures(rows),
         peak_memory_bytes=peak_memory_bytes(device),
+        device=device,
         resumed_from_step=resumed_from,
         num_train_images=n_images,
         cache_path=encoded.path,

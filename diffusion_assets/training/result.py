@@ -55,6 +55,8 @@ class TrainResult:
     """Sum of step times over every session of the run (resumes included); excludes validation."""
     steps_per_second: float
     peak_memory_bytes: int
+    device: str
+    """Where it trained: ``cuda:N`` (the leased GPU), ``mps`` or ``cpu``."""
     """CUDA max allocated on GPU, else this process's max RSS."""
     resumed_from_step: int
     num_train_images: int
@@ -137,6 +139,7 @@ def finished_result(
         steps=len(rows),
         **loss_figures(rows),
         peak_memory_bytes=peak_memory_bytes(device),
+        device=device,
         resumed_from_step=len(rows),
         num_train_images=int(header["ss_num_train_images"]),
         cache_path=cache_dir / cache_mod.CACHE_FILE,
@@ -193,6 +196,7 @@ def manifest_row(
         "train_seconds": result.train_seconds,
         "steps_per_second": result.steps_per_second,
         "peak_memory_bytes": result.peak_memory_bytes,
+        "device": result.device,
         "dagster_run_id": lineage.dagster_run_id,
         "asset_code_version": asset_code_version,
         "created_at": created_at or datetime.now(UTC),

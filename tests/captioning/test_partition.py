@@ -99,3 +99,14 @@ def test_a_captions_identity_does_not_depend_on_where_the_project_lives(captione
             (described["captioner_id"], described["captioner_weights_hash"], _settings(captioner))
         )
     assert identities[0] == identities[1]
+
+
+def test_every_caption_row_says_where_its_captioner_ran(captioner_folder, tmp_path):
+    folder, _ = captioner_folder
+    data = tmp_path / "data"
+    write_partition(data, [(f"img{i}", f"a red circle {i}", pattern(i)) for i in range(2)])
+    assert {r["device"] for r in _caption(data, "cap-1").rows} == {None}  # prompt mode: no model ran
+    spec = CaptionerSpec(mode="tiny", device="cpu", dtype="float32")
+    model = load_captioner(spec, models_dir=folder.parent.parent, project_root=folder.parent.parent)
+    assert {r["device"] for r in _caption(data, "cap-2", model).rows} == {"cpu"}
+    assert {r["device"] for r in read_table(partition_path(data, cm.KIND, KEYS)).to_pylist()} == {"cpu"}

@@ -122,6 +122,7 @@ def test_summary_has_every_metric_per_weight(adapter_report):
         assert set(entry["by_kind"]) == {"trigger", "no_trigger", "held_out"}
     assert set(adapter_report.summary["gains"]) == {"style", "clip_t", "leakage"}
     rows = pq.read_table(adapter_report.metrics_path).to_pylist()
+    assert {r["device"] for r in rows} == {"cpu"}
     assert all(r["read_style"] in ("filled", "outlined", "striped", None) for r in rows)
     assert {r["leaked"] is None for r in rows if r["weight"] == 0.0} == {True}
     assert {type(r["leaked"]) for r in rows if r["weight"] > 0} == {bool}  # every weighted image judged

@@ -138,3 +138,7 @@ def test_a_manifest_without_the_new_columns_reads_and_is_filled_in(trained, tmp_
     rows = {r["adapter_id"]: r for r in table.to_pylist()}
     assert rows[row["adapter_id"]] == row
     assert rows["other"]["config_json"] is None
+
+
+def test_the_row_says_where_the_adapter_trained(trained):
+    assert _row(trained)["device"] == trained.result.device == "cpu"
