@@ -106,7 +106,7 @@ def lease(
                     exclusive(leases_dir() / f"cuda-{index}.lock", f"GPU cuda:{index}", holder)
                 )
             except BusyError as exc:
-                held.append(str(exc).split(" (", 1)[1].split(";", 1)[0])
+                held.append(exc.holder)
                 continue
             with stack:
                 yield f"cuda:{index}"

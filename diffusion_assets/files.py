@@ -95,23 +95,29 @@ def crash_point(event: str, path: str | os.PathLike) -> None:
 
     ``DIFFUSION_ASSETS_CRASH_AT=<event>:<glob>`` kills the process the first time ``event``
     (``before-rename`` or ``after-rename``: an atomic write's temp file is complete / has just been
-    renamed into place; ``lock-busy``: ``exclusive`` found its lock file taken) happens to a path matching ``glob`` (``fnmatch`` on the whole path, e.g.
-    ``after-rename:*.png``). ``DIFFUSION_ASSETS_PAUSE_AT=<event>:<glob>`` with
+    renamed into place; ``lock-busy``: ``exclusive`` found its lock file taken) happens to a path
+    matching ``glob`` (``fnmatch`` on the whole path, e.g. ``after-rename:*.png``). ``DIFFUSION_ASSETS_PAUSE_AT=<event>:<glob>`` with
     ``DIFFUSION_ASSETS_PAUSE_GATE=<file>`` instead creates ``<file>.paused`` and waits (up to 10 min)
     until ``<file>`` exists, once: the race tests hold one real writer in the window they test while
     another process writes. Unset, each costs one environment lookup.
     """
-    spec = os.environ.get(CRASH_ENV)
-    if spec and spec.partition(":")[0] == event and fnmatch.fnmatch(str(path), spec.partition(":")[2]):
+    if _hook_matches(CRASH_ENV, event, path):
         os.kill(os.getpid(), signal.SIGKILL)
-    pause = os.environ.get(PAUSE_ENV)
-    if pause and pause.partition(":")[0] == event and fnmatch.fnmatch(str(path), pause.partition(":")[2]):
+    if _hook_matches(PAUSE_ENV, event, path):
         del os.environ[PAUSE_ENV]  # once
         gate = Path(os.environ[PAUSE_GATE_ENV])
         gate.with_name(gate.name + ".paused").write_text(f"{event} {path}\n")
         deadline = time.monotonic() + 600
         while not gate.exists() and time.monotonic() < deadline:
             time.sleep(0.02)
+
+
+def _hook_matches(variable: str, event: str, path: str | os.PathLike) -> bool:
+    """``$variable`` is ``<event>:<glob>`` and names this event and a glob matching ``path``."""
+    spec = os.environ.get(variable)
+    return (
+        bool(spec) and spec.partition(":")[0] == event and fnmatch.fnmatch(str(path), spec.partition(":")[2])
+    )
 
 
 def sweep_temp_files(*folders: str | os.PathLike) -> list[Path]:
@@ -133,6 +139,11 @@ def sweep_temp_files(*folders: str | os.PathLike) -> list[Path]:
 
 class BusyError(RuntimeError):
     """Another process holds the lock on what this one was about to write."""
+
+    def __init__(self, message: str, holder: str = "unknown"):
+        super().__init__(message)
+        self.holder = holder
+        """Who holds it, as the holder wrote it (pid, host, run)."""
 
 
 _held: dict[Path, int] = {}
@@ -189,7 +200,8 @@ def exclusive(lock_file: str | os.PathLike, what: str, holder: str = "", wait: f
                 waited = f" for {wait:g} s" if wait else ""
                 raise BusyError(
                     f"{what} is being written by another process ({who}; it holds {path}){waited}; wait "
-                    "for that run to finish or cancel it, then run again (nothing was written)"
+                    "for that run to finish or cancel it, then run again (nothing was written)",
+                    who,
                 ) from exc
         handle.truncate(0)
         handle.write(f"pid {os.getpid()} on {socket.gethostname()}{', ' + holder if holder else ''}\n")

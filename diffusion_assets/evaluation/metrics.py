@@ -31,7 +31,7 @@ from torchmetrics.multimodal.clip_score import CLIPScore
 from transformers import CLIPModel, CLIPProcessor
 
 from diffusion_assets.shapes.captions import parse_caption
-from diffusion_assets.shapes.checker import adherence, read_image
+from diffusion_assets.shapes.checker import agreement, read_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -192,9 +192,9 @@ def shapes_scores(image: Image.Image, prompt: str, target_style: str | None) -> 
         expected = parse_caption(prompt)
     except ValueError:
         return None
-    hits = adherence(image, expected)
     read = read_image(image)
     seen = read.attrs
+    hits = agreement(seen, expected)
     if target_style is not None:
         hits["style"] = seen is not None and seen.style == target_style
     hits["reading"] = None if seen is None else dict(asdict(seen))

@@ -309,13 +309,8 @@ def _prompts_html(cells: Sequence[tuple[GeneratedImage, dict]], plan: Evaluation
             f"<h3>{html.escape(prompt.text)} <span class='kind'>{prompt.kind}</span></h3><div class='seeds'>"
         )
         for s, seed in enumerate(plan.seeds):
-            figures = [
-                _cell_html(
-                    *by_key[(p, s, v.label)], v.label, misses(by_key[(p, s, v.label)][1], plan.target_style)
-                )
-                for v in variants
-                if (p, s, v.label) in by_key
-            ]
+            here = [by_key[(p, s, v.label)] + (v.label,) for v in variants if (p, s, v.label) in by_key]
+            figures = [_cell_html(g, r, label, misses(r, plan.target_style)) for g, r, label in here]
             out.append(f"<div class='seed'><div class='cells'>{''.join(figures)}</div>seed {seed}</div>")
         out.append("</div>")
     return "".join(out)

@@ -95,7 +95,9 @@ SCHEMA = pa.schema(
             metadata={"doc": "read as the plan's target style (or the prompt's own style if none)"},
         ),
         pa.field(
-            "read_colour", pa.string(), metadata={"doc": "shapes checker's reading; null: no shape found"}
+            "read_colour",
+            pa.string(),
+            metadata={"doc": "shapes checker's reading; null: unreadable (see read_problem)"},
         ),
         pa.field("read_shape", pa.string()),
         pa.field("read_background", pa.string()),

@@ -89,16 +89,14 @@ def _dilate(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def _erode(mask: np.ndarray, steps: int) -> np.ndarray:
-    for _ in range(steps):
-        mask = ~_dilate(~mask)
-    return mask
-
-
 def _grow(mask: np.ndarray, steps: int) -> np.ndarray:
     for _ in range(steps):
         mask = _dilate(mask)
     return mask
+
+
+def _erode(mask: np.ndarray, steps: int) -> np.ndarray:
+    return ~_grow(~mask, steps)
 
 
 def _enclosed(shape: np.ndarray) -> int:
@@ -260,8 +258,12 @@ def adherence(image: Image.Image | np.ndarray, target: ShapeAttrs | str) -> dict
     Keys: ``colour``, ``shape``, ``background``, ``style``, and ``all`` = colour and shape and background
     (the headline prompt-adherence score; style is scored separately because base models are filled-only).
     """
+    return agreement(read_image(image).attrs, target)
+
+
+def agreement(seen: ShapeAttrs | None, target: ShapeAttrs | str) -> dict[str, bool]:
+    """``adherence`` of attributes already read (``Reading.attrs``; None, unreadable, misses all)."""
     expected = _expected(target)
-    seen = read_image(image).attrs
     if seen is None:
         return {"colour": False, "shape": False, "background": False, "style": False, "all": False}
     hits = {key: getattr(seen, key) == value for key, value in asdict(expected).items()}
